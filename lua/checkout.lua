@@ -1,0 +1,42 @@
+-- checkout: decide one checkout attempt atomically and record it.
+--
+-- KEYS[1] meta   hash  start, end (ms), limit, ttl (ms), total, sold, reserved, expired
+-- KEYS[2] stock  hash  item id -> free units
+-- KEYS[3] users  hash  user id -> units held (live reservations + purchases)
+-- KEYS[4] res    hash  code -> "state|item|user|expires_at_ms[|purchase_id]"
+-- KEYS[5] due    zset  code scored by the time it needs attention (expiry or commit lease)
+-- KEYS[6] log    stream of attempts, drained into Postgres by the attempt log
+-- ARGV[1] item id (canonical decimal), ARGV[2] user id, ARGV[3] code to use on success
+--
+-- Returns { result, expires_at_ms } where result is one of
+-- success | sale_not_active | item_not_found | sold_out | user_limit.
+-- The clock is Redis's own, so every service instance judges windows alike.
+local item, user, code = ARGV[1], ARGV[2], ARGV[3]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local result, expires = 'success', 0
+local m = redis.call('HMGET', KEYS[1], 'start', 'end', 'limit', 'ttl')
+if not m[1] or now < tonumber(m[1]) or now >= tonumber(m[2]) then
+  result = 'sale_not_active'
+else
+  local free = redis.call('HGET', KEYS[2], item)
+  if not free then
+    result = 'item_not_found'
+  elseif tonumber(free) <= 0 then
+    result = 'sold_out'
+  elseif tonumber(redis.call('HGET', KEYS[3], user) or '0') >= tonumber(m[3]) then
+    result = 'user_limit'
+  else
+    expires = now + tonumber(m[4])
+    redis.call('HINCRBY', KEYS[2], item, -1)
+    redis.call('HINCRBY', KEYS[3], user, 1)
+    redis.call('HSET', KEYS[4], code, 'R|' .. item .. '|' .. user .. '|' .. expires)
+    redis.call('ZADD', KEYS[5], expires, code)
+    redis.call('HINCRBY', KEYS[1], 'reserved', 1)
+  end
+end
+
+if result ~= 'success' then code = '' end
+redis.call('XADD', KEYS[6], '*', 'u', user, 'i', item, 'r', result, 'c', code, 't', now)
+return { result, expires }

@@ -1,0 +1,39 @@
+-- purchase-begin: under the reservation's lock, move a live reservation to "committing".
+--
+-- KEYS[1] meta, KEYS[2] stock, KEYS[3] users, KEYS[4] res, KEYS[5] due (see checkout.lua)
+-- ARGV[1] code, ARGV[2] commit lease (ms): how long the sweeper leaves a committing reservation alone
+--
+-- Returns one of
+--   { 'not_found' }
+--   { 'sold', item, user, purchase_id }     already purchased: answer the same purchase again
+--   { 'expired', item, user }               too late (reservation expired or sale ended); unit returned
+--   { 'commit', item, user }                reservation is now committing: insert the purchase
+--   { 'settle', item, user }                a committing reservation left by a crash, now past its
+--                                           time: only an existing purchase row may complete it
+local code, lease = ARGV[1], tonumber(ARGV[2])
+local v = redis.call('HGET', KEYS[4], code)
+if not v then return { 'not_found' } end
+
+local state, item, user, expires, pid = string.match(v, '^(%a)|([^|]*)|([^|]*)|(%d+)|?(.*)$')
+if state == 'S' then return { 'sold', item, user, pid } end
+if state == 'X' then return { 'expired', item, user } end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ends = tonumber(redis.call('HGET', KEYS[1], 'end') or '0')
+local late = now >= tonumber(expires) or now >= ends
+
+if state == 'R' and late then
+  redis.call('HSET', KEYS[4], code, 'X|' .. item .. '|' .. user .. '|' .. expires)
+  redis.call('HINCRBY', KEYS[2], item, 1)
+  redis.call('HINCRBY', KEYS[3], user, -1)
+  redis.call('HINCRBY', KEYS[1], 'reserved', -1)
+  redis.call('HINCRBY', KEYS[1], 'expired', 1)
+  redis.call('ZREM', KEYS[5], code)
+  return { 'expired', item, user, 1 }
+end
+
+redis.call('HSET', KEYS[4], code, 'C|' .. item .. '|' .. user .. '|' .. expires)
+redis.call('ZADD', KEYS[5], now + lease, code)
+if state == 'C' and late then return { 'settle', item, user } end
+return { 'commit', item, user }

@@ -1,0 +1,68 @@
+import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from './config.js'
+import { ApiError, isDependencyError } from './errors.js'
+import { ErrorBody, sendError } from './schemas/common.js'
+import configPlugin from './plugins/config.js'
+import metricsPlugin from './plugins/metrics.js'
+import redisPlugin from './plugins/redis.js'
+import postgresPlugin from './plugins/postgres.js'
+import redlockPlugin from './plugins/redlock.js'
+import salePlugin from './plugins/sale.js'
+import checkoutRoutes from './routes/checkout.js'
+import purchaseRoutes from './routes/purchase.js'
+import saleRoutes from './routes/sale.js'
+import adminRoutes from './routes/admin.js'
+
+export interface AppOptions {
+  config: Config
+}
+
+/** Maps framework errors (bad JSON, wrong content type, oversized body, ...) to stable codes. */
+function frameworkErrorCode(err: FastifyError) {
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return 'payload_too_large' as const
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return 'unsupported_media_type' as const
+  return 'invalid_request' as const
+}
+
+/**
+ * The whole service as a plugin: dependencies first (each fails start-up loudly), then the
+ * sale domain, then the routes. The process (logger, listen, signals) is server.ts's business.
+ */
+const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { config }) => {
+  fastify.addSchema(ErrorBody)
+
+  await fastify.register(configPlugin, { config })
+  await fastify.register(metricsPlugin)
+  await fastify.register(redisPlugin)
+  await fastify.register(postgresPlugin)
+  await fastify.register(redlockPlugin)
+  await fastify.register(salePlugin)
+
+  fastify.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof ApiError) {
+      if (err.statusCode >= 500) request.log.warn({ err }, 'request failed: dependency unavailable')
+      return sendError(reply, err.code)
+    }
+    if (isDependencyError(err)) {
+      request.log.warn({ err }, 'request failed: dependency unavailable')
+      return sendError(reply, 'unavailable')
+    }
+    if (err.validation) return sendError(reply, 'invalid_request', err.message)
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      if (err.statusCode === 429) return sendError(reply, 'rate_limited')
+      return sendError(reply, frameworkErrorCode(err))
+    }
+    request.log.error({ err }, 'request failed')
+    return sendError(reply, 'internal_error')
+  })
+
+  fastify.setNotFoundHandler((_request, reply) => sendError(reply, 'not_found'))
+
+  await fastify.register(checkoutRoutes)
+  await fastify.register(purchaseRoutes)
+  await fastify.register(saleRoutes)
+  await fastify.register(adminRoutes, { prefix: '/admin' })
+}
+
+export default fp(app, { name: 'flashsale', fastify: '5.x' })

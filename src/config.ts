@@ -1,0 +1,93 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+const Url = (protocols: string) =>
+  Type.String({ pattern: `^(${protocols})://`, description: `a ${protocols} URL` })
+
+export const ConfigSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  REDIS_URL: Url('redis|rediss'),
+  DATABASE_URL: Url('postgres|postgresql'),
+  REDLOCK_REDIS_URLS: Type.Array(Url('redis|rediss'), { minItems: 1 }),
+  REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'fs' }),
+  ADMIN_TOKEN: Type.String({ default: '' }),
+  RESERVATION_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+  PER_USER_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10 }),
+  SALE_SCHEDULE: Type.Union([Type.Literal('hourly'), Type.Literal('off')], { default: 'hourly' }),
+  SALE_ITEMS: Type.Integer({ minimum: 1, maximum: 100_000, default: 10_000 }),
+  SALE_STOCK_PER_ITEM: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+  LOCK_TTL_MS: Type.Integer({ minimum: 500, maximum: 60_000, default: 5_000 }),
+  LOCK_RETRY_COUNT: Type.Integer({ minimum: 0, maximum: 100, default: 3 }),
+  LOCK_RETRY_DELAY_MS: Type.Integer({ minimum: 1, maximum: 5_000, default: 40 }),
+  COMMIT_LEASE_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 30_000 }),
+  SWEEP_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+  SALE_REFRESH_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+  ATTEMPT_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5_000, default: 2_000 }),
+  ATTEMPT_BUFFER_MAX: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
+  DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+  DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+})
+
+export type Config = Static<typeof ConfigSchema>
+
+export const LOCAL_REDIS_URL = 'redis://127.0.0.1:6379'
+export const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/flashsale'
+
+/** Shorter operator tokens are refused: they can be guessed. */
+export const MIN_TOKEN_LENGTH = 16
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+const numeric = new Set(
+  Object.entries(ConfigSchema.properties)
+    .filter(([, s]) => s.type === 'integer')
+    .map(([k]) => k),
+)
+
+/**
+ * Reads the environment once, validates every value and says what is wrong with each bad one.
+ * Unset values take their defaults; REDLOCK_REDIS_URLS defaults to REDIS_URL.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Config> = {},
+): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key]
+    if (value === undefined || value === '') continue
+    raw[key] = numeric.has(key) && /^-?\d+$/.test(value.trim()) ? Number(value) : value.trim()
+  }
+  raw.REDIS_URL ??= LOCAL_REDIS_URL
+  raw.DATABASE_URL ??= LOCAL_DATABASE_URL
+  raw.REDLOCK_REDIS_URLS =
+    typeof raw.REDLOCK_REDIS_URLS === 'string'
+      ? raw.REDLOCK_REDIS_URLS.split(',').map((u) => u.trim()).filter(Boolean)
+      : [raw.REDIS_URL]
+  Object.assign(raw, overrides)
+
+  const config = Value.Default(ConfigSchema, raw) as Config
+  const problems = [...Value.Errors(ConfigSchema, config)].map(
+    (e) => `${e.path.slice(1).split('/')[0] || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`,
+  )
+  if (typeof config.ADMIN_TOKEN === 'string' && config.ADMIN_TOKEN.length > 0 && config.ADMIN_TOKEN.length < MIN_TOKEN_LENGTH) {
+    problems.push(`ADMIN_TOKEN: must be at least ${MIN_TOKEN_LENGTH} characters (got ${config.ADMIN_TOKEN.length})`)
+  }
+  if (config.SALE_SCHEDULE === 'off' && !config.ADMIN_TOKEN) {
+    problems.push('ADMIN_TOKEN: required when SALE_SCHEDULE=off, since sales then come only from the operator API')
+  }
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)])
+  return config
+}

@@ -1,0 +1,4 @@
+/** Placeholder replaced below. */
+export async function ensureLocalServices(_env: Record<string, string | undefined>) {
+  return { overrides: {}, stop: async () => {} }
+}

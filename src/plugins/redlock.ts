@@ -1,0 +1,136 @@
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+import { ExecutionError, Redlock, ResourceLockedError, type Lock } from '@sesamecare-oss/redlock'
+import { performance } from 'node:perf_hooks'
+import { UnavailableError } from '../errors.js'
+import type { LockType } from './metrics.js'
+import { connectRedis, redisOptions, redactUrl } from './redis.js'
+
+/** Another holder has the lock and kept it through every retry. */
+export class LockBusyError extends Error {
+  constructor() {
+    super('lock busy')
+    this.name = 'LockBusyError'
+  }
+}
+
+export interface Locks {
+  /**
+   * Runs `routine` while holding the lock on `resource`, extending it while the routine runs.
+   * The signal aborts when the lock could not be extended: the routine must check it before
+   * any commit. Throws LockBusyError when the lock stays taken through the bounded retries,
+   * UnavailableError when no quorum of lock nodes answers.
+   */
+  withLock<T>(type: LockType, resource: string, routine: (signal: AbortSignal) => Promise<T>): Promise<T>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    locks: Locks
+  }
+}
+
+async function isBusy(err: unknown): Promise<boolean> {
+  if (!(err instanceof ExecutionError)) return false
+  const stats = await Promise.all(err.attempts)
+  return stats.some((s) => [...s.votesAgainst.values()].some((e) => e instanceof ResourceLockedError))
+}
+
+/**
+ * Redlock over the nodes of REDLOCK_REDIS_URLS (a quorum of independent Redis servers, or the
+ * main Redis alone). Every acquisition is measured: result, wait, hold, and locks lost.
+ */
+export default fp(
+  async function redlockPlugin(fastify) {
+    const { REDLOCK_REDIS_URLS, REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, LOCK_TTL_MS, LOCK_RETRY_COUNT, LOCK_RETRY_DELAY_MS } =
+      fastify.config
+    const log = fastify.log.child({ component: 'redlock' })
+    const { lock: meters } = fastify.meters
+
+    // A minority of lock nodes may be down at start: the quorum is what must be reachable.
+    const own: Redis[] = []
+    const settled = await Promise.allSettled(
+      REDLOCK_REDIS_URLS.map((url) => (url === REDIS_URL ? fastify.redis : connectRedis(url, REDIS_COMMAND_TIMEOUT_MS))),
+    )
+    const clients = settled.map((s, i) => {
+      if (s.status === 'fulfilled') {
+        if (s.value !== fastify.redis) own.push(s.value)
+        return s.value
+      }
+      const url = REDLOCK_REDIS_URLS[i]!
+      log.warn({ node: redactUrl(url), err: s.reason }, 'lock node unreachable at start; will keep trying')
+      const retrying = new Redis(url, redisOptions(REDIS_COMMAND_TIMEOUT_MS))
+      retrying.on('error', () => {})
+      own.push(retrying)
+      return retrying
+    })
+    const quorum = Math.floor(clients.length / 2) + 1
+    if (settled.filter((s) => s.status === 'fulfilled').length < quorum) {
+      for (const c of own) c.disconnect()
+      throw new Error(`cannot reach a quorum (${quorum} of ${clients.length}) of the Redlock nodes in REDLOCK_REDIS_URLS`)
+    }
+
+    const redlock = new Redlock(clients, {
+      retryCount: LOCK_RETRY_COUNT,
+      retryDelay: LOCK_RETRY_DELAY_MS,
+      retryJitter: Math.floor(LOCK_RETRY_DELAY_MS / 2),
+      automaticExtensionThreshold: Math.floor(LOCK_TTL_MS / 5),
+    })
+    redlock.on('error', (err) => {
+      if (!(err instanceof ResourceLockedError)) log.warn({ err }, 'lock node error')
+    })
+    const threshold = Math.floor(LOCK_TTL_MS / 5)
+
+    async function withLock<T>(type: LockType, resource: string, routine: (signal: AbortSignal) => Promise<T>) {
+      const start = performance.now()
+      let lock: Lock
+      try {
+        lock = await redlock.acquire([resource], LOCK_TTL_MS)
+      } catch (err) {
+        const busy = await isBusy(err)
+        meters.acquire[type][busy ? 'busy' : 'error'].inc()
+        meters.wait[type].observe((performance.now() - start) / 1000)
+        if (busy) throw new LockBusyError()
+        throw new UnavailableError('redlock', { cause: err })
+      }
+      const acquired = performance.now()
+      meters.acquire[type].acquired.inc()
+      meters.wait[type].observe((acquired - start) / 1000)
+
+      const controller = new AbortController()
+      let timer: NodeJS.Timeout | undefined
+      let extension: Promise<void> | undefined
+      const schedule = () => {
+        timer = setTimeout(() => (extension = extend()), Math.max(lock.expiration - Date.now() - threshold, 0))
+      }
+      const extend = async (): Promise<void> => {
+        try {
+          lock = await lock.extend(LOCK_TTL_MS)
+          schedule()
+        } catch (err) {
+          if (lock.expiration > Date.now() + 50) return extend()
+          meters.lost[type].inc()
+          log.warn({ err, lock_type: type }, 'lock lost: could not extend it while held')
+          controller.abort(err)
+        }
+      }
+      schedule()
+      try {
+        return await routine(controller.signal)
+      } finally {
+        clearTimeout(timer)
+        await extension
+        meters.hold[type].observe((performance.now() - acquired) / 1000)
+        if (!controller.signal.aborted && Date.now() > lock.expiration) meters.lost[type].inc()
+        // A failed release is harmless: the lock expires on its own.
+        await lock.release().catch((err) => log.debug({ err }, 'lock release failed'))
+      }
+    }
+
+    fastify.decorate('locks', { withLock })
+    fastify.addHook('onClose', async () => {
+      for (const c of own) await c.quit().catch(() => c.disconnect())
+    })
+  },
+  { name: 'redlock', dependencies: ['config', 'metrics', 'redis'], fastify: '5.x' },
+)

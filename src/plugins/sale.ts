@@ -1,0 +1,115 @@
+import fp from 'fastify-plugin'
+import { AttemptLog } from '../sale/attempt-log.js'
+import { SaleCatalog } from '../sale/catalog.js'
+import type { SaleContext } from '../sale/context.js'
+import { Purchases } from '../sale/purchases.js'
+import { Reservations } from '../sale/reservations.js'
+import { Ticker } from '../sale/ticker.js'
+
+export interface SaleDomain {
+  catalog: SaleCatalog
+  reservations: Reservations
+  purchases: Purchases
+  attempts: AttemptLog
+  /** Runs one pass of each background task now: refresh, sweep (and settle), drain. */
+  tick(): Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sale: SaleDomain
+  }
+}
+
+/** How often the attempt log drains when idle; a busy drain loops until it is empty. */
+const DRAIN_INTERVAL_MS = 100
+
+/**
+ * The sale domain and its background work: the catalog refresh (and hourly schedule), the
+ * reservation sweeper, and the attempt-log drain. Every instance runs all three; each is safe
+ * to run concurrently with other instances. On close the loops stop and the attempt log is
+ * drained one last time before the clients close.
+ */
+export default fp(
+  async function salePlugin(fastify) {
+    const ctx: SaleContext = {
+      config: fastify.config,
+      redis: fastify.redis,
+      sql: fastify.sql,
+      locks: fastify.locks,
+      meters: fastify.meters,
+      log: fastify.log.child({ component: 'sale' }),
+    }
+    const catalog = new SaleCatalog(ctx)
+    const attempts = new AttemptLog(ctx, catalog)
+    const reservations = new Reservations(ctx, catalog, attempts)
+    const purchases = new Purchases(ctx)
+
+    const sweep = async () => {
+      const { stuck } = await reservations.sweep()
+      for (const { sale, code } of stuck) await purchases.settleStuck(sale.id, code)
+    }
+    const drain = async () => {
+      await attempts.drain()
+    }
+    const throttled = (what: string) => {
+      let last = 0
+      return (err: unknown) => {
+        if (Date.now() - last < 5_000) return
+        last = Date.now()
+        ctx.log.warn({ err }, `${what} failed; will retry`)
+      }
+    }
+
+    // Start-up fails loudly when the catalog cannot be read or loaded.
+    await catalog.refresh()
+
+    const { SALE_REFRESH_MS, SWEEP_INTERVAL_MS } = fastify.config
+    const tickers = [
+      new Ticker(SALE_REFRESH_MS, () => catalog.refresh(), throttled('sale refresh')),
+      new Ticker(SWEEP_INTERVAL_MS, sweep, throttled('reservation sweep')),
+      new Ticker(DRAIN_INTERVAL_MS, drain, throttled('attempt log drain')),
+    ]
+    const [refresher, sweeper, drainer] = tickers as [Ticker, Ticker, Ticker]
+
+    const { units, saleInfo, attemptBacklog, onScrape } = fastify.meters
+    onScrape.sale = async () => {
+      const sale = catalog.current()
+      saleInfo.set(sale ? 1 : 0)
+      const [total, sold, reserved] = sale
+        ? await fastify.meters.redis('sale_read', () => fastify.redis.hmget(sale.keys.meta, 'total', 'sold', 'reserved'))
+        : []
+      units.total.set(Number(total ?? 0))
+      units.sold.set(Number(sold ?? 0))
+      units.reserved.set(Number(reserved ?? 0))
+    }
+    onScrape.backlog = async () => {
+      attemptBacklog.set(await attempts.backlog().catch(() => attempts.buffered))
+    }
+
+    fastify.decorate('sale', {
+      catalog,
+      reservations,
+      purchases,
+      attempts,
+      async tick() {
+        await refresher.runNow()
+        await sweeper.runNow()
+        await drainer.runNow()
+      },
+    } satisfies SaleDomain)
+
+    fastify.addHook('onReady', async () => {
+      for (const t of tickers) t.start()
+    })
+    fastify.addHook('onClose', async () => {
+      await Promise.all(tickers.map((t) => t.stop()))
+      const left = await attempts.drain().catch((err) => {
+        ctx.log.error({ err, buffered: attempts.buffered }, 'attempt log could not be drained at close')
+        return 0
+      })
+      ctx.log.info({ persisted: left }, 'attempt log drained at close')
+    })
+  },
+  { name: 'sale', dependencies: ['config', 'metrics', 'redis', 'postgres', 'redlock'], fastify: '5.x' },
+)

@@ -1,0 +1,64 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { CreateSaleBody, CreateSaleReply } from '../schemas/sale.js'
+import { errorResponses, sendError } from '../schemas/common.js'
+
+const HOUR_MS = 3_600_000
+
+/** Compares digests, so neither the token's content nor its length leaks through timing. */
+function tokenMatcher(token: string): (header: string | undefined) => boolean {
+  const expected = createHash('sha256').update(`Bearer ${token}`).digest()
+  return (header) =>
+    token.length > 0 && header !== undefined && timingSafeEqual(createHash('sha256').update(header).digest(), expected)
+}
+
+const admin: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { catalog } = fastify.sale
+  const { config } = fastify
+  const authorized = tokenMatcher(config.ADMIN_TOKEN)
+
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (!authorized(request.headers.authorization)) {
+      const message = config.ADMIN_TOKEN ? undefined : 'The operator API is disabled: set ADMIN_TOKEN to enable it.'
+      return sendError(reply, 'unauthorized', message)
+    }
+  })
+
+  fastify.post('/sales', {
+    schema: {
+      summary: 'Create a sale now or scheduled; a sale starting now ends the current one',
+      body: CreateSaleBody,
+      response: { 201: CreateSaleReply, ...errorResponses('invalid_request', 'unauthorized', 'sale_conflict') },
+    },
+  }, async (request, reply) => {
+    const body = request.body
+    const now = Date.now()
+    const startsAt = body.starts_at ? Date.parse(body.starts_at) : now
+    const endsAt = body.ends_at ? Date.parse(body.ends_at) : Math.max(startsAt, now) + HOUR_MS
+    if (endsAt <= startsAt) return sendError(reply, 'invalid_request', 'ends_at must be after starts_at.')
+    if (endsAt <= now) return sendError(reply, 'invalid_request', 'ends_at must be in the future.')
+    const sale = await catalog.create({
+      slot: null,
+      starts_at: new Date(startsAt),
+      ends_at: new Date(endsAt),
+      per_user_limit: body.per_user_limit ?? config.PER_USER_LIMIT,
+      reservation_ttl_seconds: body.reservation_ttl_seconds ?? config.RESERVATION_TTL_SECONDS,
+      items: body.items,
+      stock_per_item: body.stock_per_item,
+    })
+    if (!sale) return sendError(reply, 'sale_conflict')
+    request.log.info({ sale_id: sale.id, items: sale.items, stock_per_item: sale.stockPerItem }, 'sale created')
+    return reply.code(201).send({
+      sale_id: sale.id,
+      starts_at: new Date(sale.startsAt).toISOString(),
+      ends_at: new Date(sale.endsAt).toISOString(),
+      per_user_limit: sale.perUserLimit,
+      reservation_ttl_seconds: sale.reservationTtlSeconds,
+      items: sale.items,
+      stock_per_item: sale.stockPerItem,
+      units_total: sale.unitsTotal,
+    })
+  })
+}
+
+export default admin

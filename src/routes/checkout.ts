@@ -1,0 +1,54 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { CheckoutQuery, CheckoutReply } from '../schemas/sale.js'
+import { errorResponses, sendError } from '../schemas/common.js'
+import type { ErrorCode } from '../errors.js'
+
+const FAILURE: Record<string, ErrorCode> = {
+  sold_out: 'sold_out',
+  user_limit: 'user_limit_reached',
+  item_not_found: 'item_not_found',
+  sale_not_active: 'sale_not_active',
+}
+
+const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { reservations, attempts } = fastify.sale
+  const { meters } = fastify
+
+  fastify.post('/checkout', {
+    schema: {
+      summary: 'Reserve one unit of an item for a limited time',
+      querystring: CheckoutQuery,
+      response: {
+        200: CheckoutReply,
+        ...errorResponses('invalid_request', 'item_not_found', 'sold_out', 'sale_not_active', 'user_limit_reached', 'rate_limited'),
+      },
+    },
+    // Invalid attempts are answered here, so that they are counted and logged like the rest.
+    attachValidation: true,
+  }, async (request, reply) => {
+    if (request.validationError) {
+      const q = request.query as Record<string, unknown>
+      const user = typeof q.user_id === 'string' ? q.user_id.slice(0, 64) : null
+      const item = Number(q.id)
+      attempts.record(null, user, Number.isSafeInteger(item) && item > 0 ? item : null, 'invalid')
+      meters.checkout.invalid.inc()
+      return sendError(reply, 'invalid_request', request.validationError.message)
+    }
+    const { user_id: userId, id: itemId } = request.query
+    const outcome = await reservations.checkout(itemId, userId)
+    if (outcome.result === 'success') {
+      return {
+        code: outcome.code,
+        item_id: itemId,
+        sale_id: outcome.sale.id,
+        expires_at: new Date(outcome.expiresAt).toISOString(),
+      }
+    }
+    const code = FAILURE[outcome.result]!
+    // Retrying helps only once a reservation of this user expires.
+    const retryAfter = outcome.result === 'user_limit' ? outcome.sale?.reservationTtlSeconds : undefined
+    return sendError(reply, code, undefined, retryAfter)
+  })
+}
+
+export default checkout

@@ -1,0 +1,39 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { PurchaseQuery, PurchaseReply } from '../schemas/sale.js'
+import { errorResponses, sendError } from '../schemas/common.js'
+
+const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { purchases } = fastify.sale
+
+  fastify.post('/purchase', {
+    schema: {
+      summary: 'Buy a reserved unit; the same code again answers the same purchase',
+      querystring: PurchaseQuery,
+      response: {
+        200: PurchaseReply,
+        ...errorResponses('invalid_request', 'code_not_found', 'code_expired', 'purchase_in_progress'),
+      },
+    },
+  }, async (request, reply) => {
+    const outcome = await purchases.purchase(request.query.code)
+    switch (outcome.result) {
+      case 'success':
+      case 'replay':
+        return {
+          status: 'purchased' as const,
+          purchase_id: outcome.purchaseId,
+          item_id: outcome.itemId,
+          user_id: outcome.userId,
+          sale_id: outcome.saleId,
+        }
+      case 'code_not_found':
+        return sendError(reply, 'code_not_found')
+      case 'code_expired':
+        return sendError(reply, 'code_expired')
+      case 'lock_busy':
+        return sendError(reply, 'purchase_in_progress')
+    }
+  })
+}
+
+export default purchase

@@ -1,0 +1,63 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ItemsQuery, ItemsReply, SaleReply } from '../schemas/sale.js'
+import { errorResponses, sendError } from '../schemas/common.js'
+import { itemImageUrl, itemName } from '../repositories/sales.js'
+
+const sale: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { catalog } = fastify.sale
+  const { redis, meters } = fastify
+
+  fastify.get('/sale', {
+    schema: {
+      summary: 'The current sale and its progress',
+      response: { 200: SaleReply, ...errorResponses('sale_not_active') },
+    },
+  }, async (_request, reply) => {
+    const current = catalog.current()
+    if (!current) return sendError(reply, 'sale_not_active')
+    const [total, sold, reserved] = await meters.redis('sale_read', () =>
+      redis.hmget(current.keys.meta, 'total', 'sold', 'reserved'))
+    const unitsTotal = Number(total ?? current.unitsTotal)
+    const unitsSold = Number(sold ?? 0)
+    const unitsReserved = Number(reserved ?? 0)
+    return {
+      sale_id: current.id,
+      starts_at: new Date(current.startsAt).toISOString(),
+      ends_at: new Date(current.endsAt).toISOString(),
+      per_user_limit: current.perUserLimit,
+      units_total: unitsTotal,
+      units_sold: unitsSold,
+      units_reserved: unitsReserved,
+      units_available: unitsTotal - unitsSold - unitsReserved,
+    }
+  })
+
+  fastify.get('/sale/items', {
+    schema: {
+      summary: 'A page of the current sale\'s items with their free units',
+      querystring: ItemsQuery,
+      response: { 200: ItemsReply, ...errorResponses('invalid_request', 'sale_not_active') },
+    },
+  }, async (request, reply) => {
+    const current = catalog.current()
+    if (!current) return sendError(reply, 'sale_not_active')
+    const { offset, limit } = request.query
+    const first = offset + 1
+    const last = Math.min(offset + limit, current.items)
+    const ids: number[] = []
+    for (let id = first; id <= last; id++) ids.push(id)
+    const free = ids.length > 0 ? await meters.redis('items_read', () => redis.hmget(current.keys.stock, ...ids.map(String))) : []
+    return {
+      total: current.items,
+      items: ids.map((id, i) => ({
+        id,
+        name: itemName(id),
+        image_url: itemImageUrl(id),
+        stock: current.stockPerItem,
+        available: Number(free[i] ?? 0),
+      })),
+    }
+  })
+}
+
+export default sale

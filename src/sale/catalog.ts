@@ -1,0 +1,137 @@
+import type { NewSale, SaleRow } from '../repositories/sales.js'
+import { createSale, recentSales, soldCounts } from '../repositories/sales.js'
+import type { SaleContext } from './context.js'
+import { ATTEMPT_GROUP, saleKeys, type SaleKeys } from './keys.js'
+
+export interface Sale {
+  readonly id: number
+  /** Start of the hourly slot of a scheduled sale; null for an operator sale. */
+  readonly slot: number | null
+  readonly startsAt: number
+  readonly endsAt: number
+  readonly perUserLimit: number
+  readonly reservationTtlSeconds: number
+  readonly items: number
+  readonly stockPerItem: number
+  readonly unitsTotal: number
+  readonly keys: SaleKeys
+}
+
+const HOUR = 3_600_000
+/** How long a sale's Redis state and its place in the catalog outlive the sale. */
+export const RETENTION_MS = 24 * HOUR
+
+/**
+ * The sales this instance knows: running, upcoming and recently ended, refreshed from Postgres
+ * and kept loaded in Redis. The current sale is answered from memory, so checkout needs no
+ * lookup and goes on while Postgres is down.
+ */
+export class SaleCatalog {
+  private sales: Sale[] = []
+  private cur: Sale | undefined
+  /** Slots found taken or blocked by another sale, and when: asked again after a minute. */
+  private readonly slotsChecked = new Map<number, number>()
+
+  constructor(private readonly ctx: SaleContext) {}
+
+  /** The sale whose window contains `now` (at most one by construction). */
+  current(now = Date.now()): Sale | undefined {
+    const c = this.cur
+    if (c !== undefined && now >= c.startsAt && now < c.endsAt) return c
+    this.cur = this.sales.find((s) => now >= s.startsAt && now < s.endsAt)
+    return this.cur
+  }
+
+  get(id: number): Sale | undefined {
+    return this.sales.find((s) => s.id === id)
+  }
+
+  all(): readonly Sale[] {
+    return this.sales
+  }
+
+  /** Creates a sale (operator or schedule), loads it into Redis, and returns it. */
+  async create(sale: NewSale): Promise<Sale | null> {
+    const { meters, sql } = this.ctx
+    const created = await meters.db('sale_create', () => createSale(sql, sale))
+    if (!created) return null
+    for (const row of [...created.changed, created.sale]) this.upsert(row)
+    for (const row of created.changed) await this.ensureLoaded(this.get(Number(row.id))!)
+    const fresh = this.get(Number(created.sale.id))!
+    await this.ensureLoaded(fresh)
+    return fresh
+  }
+
+  /** Re-reads the catalog, schedules hourly sales when asked to, and keeps Redis in sync. */
+  async refresh(): Promise<void> {
+    const { meters, sql, config } = this.ctx
+    if (config.SALE_SCHEDULE === 'hourly') await this.scheduleHourly()
+    const rows = await meters.db('sales_recent', () => recentSales(sql, RETENTION_MS / 1000))
+    this.sales = rows.map((r) => this.toSale(r))
+    this.cur = undefined
+    await this.syncAll()
+  }
+
+  /** Keeps every known sale's window in Redis, reloading any that Redis lost. */
+  async syncAll(): Promise<void> {
+    for (const sale of this.sales) await this.ensureLoaded(sale)
+  }
+
+  async ensureLoaded(sale: Sale): Promise<void> {
+    const { redis, meters } = this.ctx
+    const window = [sale.startsAt, sale.endsAt, sale.perUserLimit, sale.reservationTtlSeconds * 1000, sale.endsAt + RETENTION_MS]
+    const loaded = await meters.redis('sale_sync', () => redis.saleSync(...sale.keys.state, ...window))
+    if (loaded === 1) return
+    const { byItem, byUser } = await meters.db('sale_sold_counts', () => soldCounts(this.ctx.sql, sale.id))
+    const args: (string | number)[] = [...window, sale.items, sale.stockPerItem, ATTEMPT_GROUP, byItem.length]
+    for (const r of byItem) args.push(r.item_id, r.n)
+    for (const r of byUser) args.push(r.user_id, r.n)
+    const { meta, stock, users, res, due, log } = sale.keys
+    if (await meters.redis('sale_load', () => redis.saleLoad(meta, stock, users, res, due, log, ...args))) {
+      this.ctx.log.info({ sale_id: sale.id, sold: byItem.reduce((n, r) => n + r.n, 0) }, 'sale loaded into redis')
+    }
+  }
+
+  /** Makes sure the current and the next hour each have their sale, created ahead of time. */
+  private async scheduleHourly(): Promise<void> {
+    const { config } = this.ctx
+    const now = Date.now()
+    const hour = Math.floor(now / HOUR) * HOUR
+    for (const [slot, at] of this.slotsChecked) if (at < now - 60_000) this.slotsChecked.delete(slot)
+    for (const slot of [hour, hour + HOUR]) {
+      if (this.slotsChecked.has(slot) || this.sales.some((s) => s.slot === slot)) continue
+      const sale = await this.create({
+        slot: new Date(slot),
+        starts_at: new Date(Math.max(slot, now)),
+        ends_at: new Date(slot + HOUR),
+        per_user_limit: config.PER_USER_LIMIT,
+        reservation_ttl_seconds: config.RESERVATION_TTL_SECONDS,
+        items: config.SALE_ITEMS,
+        stock_per_item: config.SALE_STOCK_PER_ITEM,
+      })
+      if (!sale) this.slotsChecked.set(slot, now)
+    }
+  }
+
+  private upsert(row: SaleRow) {
+    const sale = this.toSale(row)
+    this.sales = [...this.sales.filter((s) => s.id !== sale.id), sale].sort((a, b) => a.startsAt - b.startsAt)
+    this.cur = undefined
+  }
+
+  private toSale(row: SaleRow): Sale {
+    const id = Number(row.id)
+    return {
+      id,
+      slot: row.slot ? row.slot.getTime() : null,
+      startsAt: row.starts_at.getTime(),
+      endsAt: row.ends_at.getTime(),
+      perUserLimit: row.per_user_limit,
+      reservationTtlSeconds: row.reservation_ttl_seconds,
+      items: row.items,
+      stockPerItem: row.stock_per_item,
+      unitsTotal: Number(row.units_total),
+      keys: saleKeys(this.ctx.config.REDIS_KEY_PREFIX, id),
+    }
+  }
+}

@@ -1,0 +1,16 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Sql } from 'postgres'
+import type { Config } from '../config.js'
+import type { Meters } from '../plugins/metrics.js'
+import type { Locks } from '../plugins/redlock.js'
+import type { FlashRedis } from '../plugins/redis.js'
+
+/** What the sale domain needs from the app: its clients, configuration and meters. */
+export interface SaleContext {
+  config: Config
+  redis: FlashRedis
+  sql: Sql
+  locks: Locks
+  meters: Meters
+  log: FastifyBaseLogger
+}

@@ -1,0 +1,41 @@
+/**
+ * The one place Redis keys are built. All keys of one sale share the hash tag `{prefix:sale}`,
+ * so every script touches a single slot and the design works on Redis Cluster unchanged.
+ */
+export interface SaleKeys {
+  readonly meta: string
+  readonly stock: string
+  readonly users: string
+  readonly res: string
+  readonly due: string
+  readonly log: string
+  /** The five state keys, in the order every script expects them. */
+  readonly state: readonly [string, string, string, string, string]
+}
+
+export function saleKeys(prefix: string, saleId: number): SaleKeys {
+  const tag = `${prefix}:{${prefix}:${saleId}}`
+  const meta = `${tag}:meta`
+  const stock = `${tag}:stock`
+  const users = `${tag}:users`
+  const res = `${tag}:res`
+  const due = `${tag}:due`
+  return { meta, stock, users, res, due, log: `${tag}:log`, state: [meta, stock, users, res, due] }
+}
+
+export function lockResource(prefix: string, saleId: number, code: string): string {
+  return `${prefix}:{${prefix}:${saleId}}:lock:${code}`
+}
+
+/** Consumer group that drains every sale's attempt stream into Postgres. */
+export const ATTEMPT_GROUP = 'attempt-log'
+
+/**
+ * Reservation codes carry their sale id, so a purchase finds its keys without a lookup:
+ * `<sale id>-<32 hex>`.
+ */
+export const CODE_PATTERN = '^[1-9][0-9]{0,15}-[0-9a-f]{32}$'
+
+export function saleIdOfCode(code: string): number {
+  return Number(code.slice(0, code.indexOf('-')))
+}

@@ -1,0 +1,122 @@
+import { LockBusyError } from '../plugins/redlock.js'
+import { insertPurchase, purchaseByCode } from '../repositories/purchases.js'
+import { UnavailableError } from '../errors.js'
+import type { SaleContext } from './context.js'
+import { lockResource, saleIdOfCode, saleKeys } from './keys.js'
+
+export type PurchaseOutcome =
+  | { result: 'success' | 'replay'; purchaseId: string; saleId: number; itemId: number; userId: string }
+  | { result: 'code_not_found' | 'code_expired' | 'lock_busy' }
+
+/**
+ * Purchase: commit a reservation to Postgres exactly once. Redis says whether the code can be
+ * bought; the lock makes one request at a time commit it; the unique code in Postgres is the
+ * last line of defence.
+ */
+export class Purchases {
+  constructor(private readonly ctx: SaleContext) {}
+
+  async purchase(code: string): Promise<PurchaseOutcome> {
+    const outcome = await this.decide(code).catch((err) => {
+      this.ctx.meters.purchase.error.inc()
+      throw err
+    })
+    this.ctx.meters.purchase[outcome.result].inc()
+    return outcome
+  }
+
+  private async decide(code: string): Promise<PurchaseOutcome> {
+    const { redis, meters, sql, config } = this.ctx
+    const saleId = saleIdOfCode(code)
+    const keys = saleKeys(config.REDIS_KEY_PREFIX, saleId)
+
+    // Replays, expired and unknown codes are answered from one read, without the lock.
+    const seen = await meters.redis('purchase_peek', () => redis.hget(keys.res, code))
+    if (seen === null) {
+      // Redis forgets a sale some time after it ends; Postgres remembers its purchases.
+      const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
+      if (!row) return { result: 'code_not_found' }
+      return { result: 'replay', purchaseId: row.id, saleId: row.sale_id, itemId: row.item_id, userId: row.user_id }
+    }
+    const [state, item, user, , pid] = seen.split('|')
+    if (state === 'S') return { result: 'replay', purchaseId: pid!, saleId, itemId: Number(item), userId: user! }
+    if (state === 'X') return { result: 'code_expired' }
+
+    try {
+      return await this.ctx.locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), (signal) =>
+        this.commit(code, saleId, signal))
+    } catch (err) {
+      if (err instanceof LockBusyError) return { result: 'lock_busy' }
+      throw err
+    }
+  }
+
+  private async commit(code: string, saleId: number, signal: AbortSignal): Promise<PurchaseOutcome> {
+    const { redis, meters, sql, config } = this.ctx
+    const keys = saleKeys(config.REDIS_KEY_PREFIX, saleId)
+    const [status, item, user, arg] = await meters.redis('purchase_begin', () =>
+      redis.purchaseBegin(...keys.state, code, config.COMMIT_LEASE_MS))
+    const itemId = Number(item)
+    switch (status) {
+      case 'not_found':
+        return { result: 'code_not_found' }
+      case 'sold':
+        return { result: 'replay', purchaseId: arg!, saleId, itemId, userId: user! }
+      case 'expired':
+        if (arg) meters.expired.inc()
+        return { result: 'code_expired' }
+    }
+
+    // The reservation is committing: the sweeper leaves it alone for the lease. Past this
+    // point a failure leaves it committing, and it is settled against Postgres later.
+    if (signal.aborted) throw new UnavailableError('redlock', { cause: signal.reason })
+    let purchaseId: string
+    let result: 'success' | 'replay' = 'success'
+    if (status === 'commit') {
+      const row = await meters.db('purchase_insert', () =>
+        insertPurchase(sql, { code, saleId, itemId, userId: user! }))
+      purchaseId = row.id
+      if (!row.inserted) result = 'replay'
+    } else {
+      const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
+      if (!row) {
+        await this.settle(code, saleId, null)
+        return { result: 'code_expired' }
+      }
+      purchaseId = row.id
+      result = 'replay'
+    }
+    await this.settle(code, saleId, purchaseId)
+    return { result, purchaseId, saleId, itemId, userId: user! }
+  }
+
+  /**
+   * Settles a reservation left committing by a crash, under its lock: sold if Postgres has the
+   * purchase, else back to stock (too late) or reserved again (still in time).
+   * Returns false when another request holds the lock (it will settle the reservation itself).
+   */
+  async settleStuck(saleId: number, code: string): Promise<boolean> {
+    const { locks, meters, sql, config } = this.ctx
+    try {
+      await locks.withLock('settle', lockResource(config.REDIS_KEY_PREFIX, saleId, code), async (signal) => {
+        const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
+        if (signal.aborted) throw new UnavailableError('redlock', { cause: signal.reason })
+        const after = await this.settle(code, saleId, row?.id ?? null)
+        meters.settled.labels(after === 'S' ? 'sold' : after === 'X' ? 'returned' : 'reserved').inc()
+      })
+      return true
+    } catch (err) {
+      if (err instanceof LockBusyError) return false
+      throw err
+    }
+  }
+
+  private async settle(code: string, saleId: number, purchaseId: string | null): Promise<string> {
+    const { redis, meters, config } = this.ctx
+    const keys = saleKeys(config.REDIS_KEY_PREFIX, saleId)
+    const [before, after] = await meters.redis('purchase_settle', () =>
+      redis.purchaseSettle(...keys.state, code, purchaseId ? 'sold' : 'unsold', purchaseId ?? ''))
+    if (after === 'X' && before !== 'X') meters.expired.inc()
+    return after
+  }
+}

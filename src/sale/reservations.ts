@@ -1,0 +1,72 @@
+import { randomUUID } from 'node:crypto'
+import type { CheckoutResult } from '../plugins/metrics.js'
+import type { AttemptLog } from './attempt-log.js'
+import type { Sale, SaleCatalog } from './catalog.js'
+import type { SaleContext } from './context.js'
+
+export type CheckoutOutcome =
+  | { result: 'success'; sale: Sale; code: string; expiresAt: number }
+  | { result: Exclude<CheckoutResult, 'success'>; sale: Sale | undefined }
+
+const SWEEP_BATCH = 1_000
+
+/**
+ * Checkout: one Lua script decides and records each attempt in one round trip. The sweeper
+ * returns the units of expired reservations and hands stuck commits to the purchase side.
+ */
+export class Reservations {
+  constructor(
+    private readonly ctx: SaleContext,
+    private readonly catalog: SaleCatalog,
+    private readonly attempts: AttemptLog,
+  ) {}
+
+  async checkout(itemId: number, userId: string): Promise<CheckoutOutcome> {
+    const { redis, meters } = this.ctx
+    const sale = this.catalog.current()
+    if (sale === undefined) {
+      this.attempts.record(null, userId, itemId, 'sale_not_active')
+      meters.checkout.sale_not_active.inc()
+      return { result: 'sale_not_active', sale }
+    }
+    const code = `${sale.id}-${randomUUID().replaceAll('-', '')}`
+    const { meta, stock, users, res, due, log } = sale.keys
+    let reply: [string, number]
+    try {
+      reply = await meters.redis('checkout', () =>
+        redis.checkout(meta, stock, users, res, due, log, String(itemId), userId, code))
+    } catch (err) {
+      this.attempts.record(sale.id, userId, itemId, 'error')
+      meters.checkout.error.inc()
+      throw err
+    }
+    const result = reply[0] as CheckoutResult
+    meters.checkout[result].inc()
+    if (result === 'success') return { result, sale, code, expiresAt: Number(reply[1]) }
+    return { result: result as Exclude<CheckoutResult, 'success'>, sale }
+  }
+
+  /**
+   * One sweep of every sale that can still hold reservations. Returns the number of
+   * reservations expired and the committing ones whose committer vanished, by sale.
+   */
+  async sweep(): Promise<{ expired: number; stuck: { sale: Sale; code: string }[] }> {
+    const { redis, meters, config } = this.ctx
+    const now = Date.now()
+    let expired = 0
+    const stuck: { sale: Sale; code: string }[] = []
+    for (const sale of this.catalog.all()) {
+      // Past the end plus the longest lease, nothing of the sale can be due any more.
+      if (sale.endsAt + config.COMMIT_LEASE_MS * 2 < now || sale.startsAt > now) continue
+      for (;;) {
+        const [n, more, ...codes] = await meters.redis('sweep', () =>
+          redis.sweep(...sale.keys.state, SWEEP_BATCH, config.COMMIT_LEASE_MS))
+        expired += n
+        meters.expired.inc(n)
+        for (const code of codes) stuck.push({ sale, code })
+        if (more !== 1) break
+      }
+    }
+    return { expired, stuck }
+  }
+}

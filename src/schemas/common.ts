@@ -1,0 +1,35 @@
+import { Type, type TSchema } from '@sinclair/typebox'
+import type { FastifyReply } from 'fastify'
+import { ERRORS, RETRY_AFTER_SECONDS, type ErrorCode } from '../errors.js'
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'stable error code' }),
+    message: Type.String({ description: 'human-readable explanation' }),
+  },
+  { $id: 'ErrorBody', additionalProperties: false },
+)
+
+/** Response schemas for the given error codes, grouped by their HTTP status. */
+export function errorResponses(...codes: ErrorCode[]): Record<number, TSchema> {
+  const out: Record<number, TSchema> = {}
+  for (const code of [...codes, 'internal_error', 'unavailable'] as ErrorCode[]) {
+    out[ERRORS[code].status] = Type.Ref(ErrorBody)
+  }
+  return out
+}
+
+/** Sends an error body for a stable code; 429 and 503 carry Retry-After. */
+export function sendError(reply: FastifyReply, code: ErrorCode, message: string = ERRORS[code].message, retryAfter?: number) {
+  const { status } = ERRORS[code]
+  if (status === 429 || status === 503) reply.header('retry-after', retryAfter ?? RETRY_AFTER_SECONDS)
+  return reply.code(status).send({ error: code, message })
+}
+
+export const UserId = Type.String({
+  pattern: '^[A-Za-z0-9_-]{1,64}$',
+  description: '1-64 characters of [A-Za-z0-9_-]',
+})
+
+/** A positive integer given as decimal digits (query strings are text). */
+export const PositiveId = Type.Integer({ minimum: 1, maximum: 2_147_483_647 })

@@ -1,0 +1,74 @@
+import { Type } from '@sinclair/typebox'
+import { CODE_PATTERN } from '../sale/keys.js'
+import { PositiveId, UserId } from './common.js'
+
+const Timestamp = Type.String({ format: 'date-time' })
+
+export const CheckoutQuery = Type.Object({ user_id: UserId, id: PositiveId })
+export const CheckoutReply = Type.Object({
+  code: Type.String(),
+  item_id: Type.Integer(),
+  sale_id: Type.Integer(),
+  expires_at: Timestamp,
+})
+
+export const PurchaseQuery = Type.Object({
+  code: Type.String({ pattern: CODE_PATTERN, description: 'the code a checkout answered' }),
+})
+export const PurchaseReply = Type.Object({
+  status: Type.Literal('purchased'),
+  purchase_id: Type.String(),
+  item_id: Type.Integer(),
+  user_id: Type.String(),
+  sale_id: Type.Integer(),
+})
+
+export const SaleReply = Type.Object({
+  sale_id: Type.Integer(),
+  starts_at: Timestamp,
+  ends_at: Timestamp,
+  per_user_limit: Type.Integer(),
+  units_total: Type.Integer(),
+  units_sold: Type.Integer(),
+  units_reserved: Type.Integer(),
+  units_available: Type.Integer(),
+})
+
+export const ItemsQuery = Type.Object({
+  offset: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 }),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+})
+export const ItemsReply = Type.Object({
+  total: Type.Integer(),
+  items: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      name: Type.String(),
+      image_url: Type.String(),
+      stock: Type.Integer(),
+      available: Type.Integer(),
+    }),
+  ),
+})
+
+export const CreateSaleBody = Type.Object(
+  {
+    items: Type.Integer({ minimum: 1, maximum: 100_000 }),
+    stock_per_item: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+    per_user_limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    reservation_ttl_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400 })),
+    starts_at: Type.Optional(Timestamp),
+    ends_at: Type.Optional(Timestamp),
+  },
+  { additionalProperties: false },
+)
+export const CreateSaleReply = Type.Object({
+  sale_id: Type.Integer(),
+  starts_at: Timestamp,
+  ends_at: Timestamp,
+  per_user_limit: Type.Integer(),
+  reservation_ttl_seconds: Type.Integer(),
+  items: Type.Integer(),
+  stock_per_item: Type.Integer(),
+  units_total: Type.Integer(),
+})
