@@ -1,0 +1,195 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import postgres from 'postgres'
+import { createTestDatabase, TEST_REDIS_URL, uniqueName } from '../test/helpers/services.js'
+import { client, hammer, inParallel, type Client } from './load.js'
+import { startChild, type Child } from './processes.js'
+
+/**
+ * `npm run bench`: one run, its own database and key prefix, the service and a bare Fastify
+ * baseline each in a child process. Prints one JSON line on stdout; progress goes to stderr.
+ */
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const RESULTS = join(ROOT, 'bench', 'results')
+const env = process.env
+const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 100)
+const DURATION = Number(env.BENCH_DURATION ?? 10)
+const PURCHASES = Number(env.BENCH_PURCHASES ?? 20_000)
+const SELLOUT_ITEMS = 10_000
+const SELLOUT_CONNECTIONS = Number(env.BENCH_SELLOUT_CONNECTIONS ?? 100)
+const WARMUP = 2
+const ADMIN_TOKEN = `bench-${uniqueName('token')}`
+const TARGETS = { checkout_vs_baseline: 0.7, purchase_p99_ms: 15, sellout_seconds: 3 }
+
+const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`)
+
+async function main() {
+  mkdirSync(RESULTS, { recursive: true })
+  const baseline = await measureBaseline()
+  log(`baseline ${baseline.rps} req/s, p99 ${baseline.p99_ms} ms`)
+
+  const db = await createTestDatabase()
+  const prefix = uniqueName('bench').replace(/_/g, '-')
+  const profile = env.BENCH_CPU_PROF === '1'
+  let service: Child | undefined
+  try {
+    service = await startChild('service', join(ROOT, 'bench', 'service.ts'), {
+      DATABASE_URL: db.url,
+      REDIS_URL: TEST_REDIS_URL,
+      REDLOCK_REDIS_URLS: TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: prefix,
+      ADMIN_TOKEN,
+      SALE_SCHEDULE: 'off',
+      LOG_LEVEL: 'warn',
+    }, profile ? ['--cpu-prof', '--cpu-prof-dir', join(RESULTS, 'profiles')] : [])
+    const api = client(service.url, Math.max(CONNECTIONS, SELLOUT_CONNECTIONS))
+    try {
+      const result = await measureService(service, api, db.url)
+      const line = {
+        ...result,
+        baseline_rps: baseline.rps,
+        baseline_p99_ms: baseline.p99_ms,
+        checkout_vs_baseline: round(result.checkout_rps / baseline.rps, 3),
+        targets: TARGETS,
+        targets_met: {
+          checkout_vs_baseline: result.checkout_rps / baseline.rps >= TARGETS.checkout_vs_baseline,
+          purchase_p99_ms: result.purchase_p99_ms <= TARGETS.purchase_p99_ms,
+          sellout_seconds: result.sellout_seconds <= TARGETS.sellout_seconds && result.oversold === 0,
+        },
+        connections: CONNECTIONS,
+        duration_s: DURATION,
+        node: process.version,
+        cpus: cpus().length,
+        cpu_model: cpus()[0]?.model ?? 'unknown',
+      }
+      const json = JSON.stringify(line)
+      writeFileSync(join(RESULTS, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), `${json}\n`)
+      process.stdout.write(`${json}\n`)
+    } finally {
+      await api.close()
+    }
+  } finally {
+    const code = await service?.stop()
+    if (code !== undefined && code !== 0) log(`service exited with ${code}`)
+    await db.drop()
+    await dropKeys(prefix)
+  }
+}
+
+async function measureBaseline() {
+  const child = await startChild('baseline', join(ROOT, 'bench', 'baseline-server.ts'), {})
+  try {
+    const path = (i: number) => `/checkout?user_id=b${i}&id=${(i % SELLOUT_ITEMS) + 1}`
+    await hammer(child.url, path, { connections: CONNECTIONS, duration: WARMUP })
+    return await hammer(child.url, path, { connections: CONNECTIONS, duration: DURATION })
+  } finally {
+    await child.stop()
+  }
+}
+
+async function measureService(service: Child, api: Client, databaseUrl: string) {
+  // Plenty of stock and no effective user limit: every checkout takes the success path.
+  const big = await createSale(api, { items: SELLOUT_ITEMS, stock_per_item: 1_000, per_user_limit: 1_000_000, reservation_ttl_seconds: 3_600 })
+  const checkoutPath = (i: number) => `/checkout?user_id=c${i}&id=${(i % SELLOUT_ITEMS) + 1}`
+  await hammer(service.url, (i) => checkoutPath(i + 10_000_000), { connections: CONNECTIONS, duration: WARMUP })
+  const checkout = await hammer(service.url, checkoutPath, { connections: CONNECTIONS, duration: DURATION })
+  log(`checkout ${checkout.rps} req/s, p50 ${checkout.p50_ms} ms, p99 ${checkout.p99_ms} ms, non-2xx ${checkout.non2xx}`)
+
+  const warm = 2_000
+  const codes = await reserve(api, PURCHASES + warm)
+  await hammer(service.url, (i) => `/purchase?code=${codes[Math.min(i, warm - 1)]}`, { connections: CONNECTIONS, amount: warm })
+  const paid = codes.slice(warm)
+  const purchase = await hammer(service.url, (i) => `/purchase?code=${paid[Math.min(i, paid.length - 1)]}`, {
+    connections: CONNECTIONS, amount: paid.length,
+  })
+  log(`purchase ${purchase.rps} req/s, p50 ${purchase.p50_ms} ms, p99 ${purchase.p99_ms} ms, non-2xx ${purchase.non2xx}`)
+
+  const sellout = await sellOut(api)
+  const oversold = await oversoldInPostgres(databaseUrl, sellout.saleId)
+  log(`sell-out of ${SELLOUT_ITEMS} in ${sellout.seconds} s; ${sellout.failures} failed calls; oversold ${oversold}`)
+  return {
+    checkout_rps: checkout.rps,
+    checkout_p50_ms: checkout.p50_ms,
+    checkout_p99_ms: checkout.p99_ms,
+    checkout_non2xx: checkout.non2xx,
+    purchase_rps: purchase.rps,
+    purchase_p50_ms: purchase.p50_ms,
+    purchase_p99_ms: purchase.p99_ms,
+    purchase_non2xx: purchase.non2xx,
+    sellout_seconds: sellout.seconds,
+    sellout_sold: sellout.sold,
+    sellout_failures: sellout.failures,
+    sellout_after_status: sellout.afterStatus,
+    oversold,
+    rss_mb: service.rssMb(),
+    bench_sale_ids: [big, sellout.saleId],
+  }
+}
+
+async function createSale(api: Client, body: Record<string, unknown>): Promise<number> {
+  const res = await api.post('/admin/sales', body, { authorization: `Bearer ${ADMIN_TOKEN}` })
+  if (res.status !== 201) throw new Error(`creating a sale failed: ${res.status} ${JSON.stringify(res.json)}`)
+  return res.json.sale_id
+}
+
+/** Reservations made ahead of the purchase run, one per distinct buyer. */
+async function reserve(api: Client, n: number): Promise<string[]> {
+  const codes: string[] = new Array(n)
+  await inParallel(n, CONNECTIONS, async (i) => {
+    const res = await api.post(`/checkout?user_id=p${i}&id=${(i % SELLOUT_ITEMS) + 1}`)
+    if (res.status !== 200) throw new Error(`reservation ${i} failed: ${res.status} ${JSON.stringify(res.json)}`)
+    codes[i] = res.json.code
+  })
+  return codes
+}
+
+/** 10,000 one-unit items, each checked out then purchased by a buyer of its own. */
+async function sellOut(api: Client) {
+  const saleId = await createSale(api, { items: SELLOUT_ITEMS, stock_per_item: 1, per_user_limit: 10 })
+  let failures = 0
+  const started = performance.now()
+  await inParallel(SELLOUT_ITEMS, SELLOUT_CONNECTIONS, async (i) => {
+    const reserved = await api.post(`/checkout?user_id=s${i}&id=${i + 1}`)
+    if (reserved.status !== 200) return void failures++
+    const bought = await api.post(`/purchase?code=${reserved.json.code}`)
+    if (bought.status !== 200) failures++
+  })
+  const seconds = round((performance.now() - started) / 1000, 3)
+  const after = await api.post(`/checkout?user_id=late&id=1`)
+  const sale = await api.get('/sale')
+  return { saleId, seconds, failures, sold: sale.json.units_sold as number, afterStatus: `${after.status} ${after.json.error ?? ''}`.trim() }
+}
+
+/** Units sold beyond an item's stock, counted from the purchases table itself. */
+async function oversoldInPostgres(url: string, saleId: number): Promise<number> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} })
+  try {
+    const [row] = await sql<{ oversold: number }[]>`
+      SELECT coalesce(sum(greatest(p.n - i.stock, 0)), 0)::int AS oversold
+      FROM (SELECT item_id, count(*)::int AS n FROM purchases WHERE sale_id = ${saleId} GROUP BY item_id) p
+      LEFT JOIN items i ON i.sale_id = ${saleId} AND i.id = p.item_id`
+    return row!.oversold
+  } finally {
+    await sql.end()
+  }
+}
+
+async function dropKeys(prefix: string) {
+  const redis = new Redis(TEST_REDIS_URL)
+  try {
+    const stream = redis.scanStream({ match: `${prefix}:*`, count: 1_000 })
+    for await (const keys of stream) if ((keys as string[]).length) await redis.unlink(...(keys as string[]))
+  } finally {
+    await redis.quit()
+  }
+}
+
+const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits
+
+main().catch((err) => {
+  log(`failed: ${(err as Error).stack ?? err}`)
+  process.exitCode = 1
+})

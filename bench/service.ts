@@ -1,0 +1,9 @@
+import { loadConfig } from '../src/config.js'
+import { serve } from '../src/server.js'
+
+/**
+ * The service as the benchmark runs it: configured from the environment like `npm start`, on a
+ * database the benchmark has already migrated. serve() handles SIGTERM (and so a clean exit,
+ * which --cpu-prof needs to write its profile).
+ */
+await serve(loadConfig(process.env))
