@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import fastifyMetrics from 'fastify-metrics'
 import client from '@platformatic/prom-client'
 import { performance } from 'node:perf_hooks'
+import { getHeapStatistics } from 'node:v8'
 
 export const CHECKOUT_RESULTS = [
   'success', 'sold_out', 'user_limit', 'item_not_found', 'sale_not_active', 'invalid', 'rate_limited', 'error',
@@ -130,6 +131,13 @@ function createMeters(registry: client.Registry) {
   }
   const saleInfo = new client.Gauge({
     name: 'flashsale_sale_active', help: '1 while a sale is running.', registers,
+  })
+  // The default metrics lack V8's heap limit, without which heap use cannot be read as a share.
+  new client.Gauge({
+    name: 'flashsale_heap_limit_bytes', help: 'V8 heap size limit of the process.', registers,
+    collect() {
+      this.set(getHeapStatistics().heap_size_limit)
+    },
   })
 
   const timeRedis = children(REDIS_COMMANDS, (c) => redis.labels(c))
