@@ -9,10 +9,12 @@ import redisPlugin from './plugins/redis.js'
 import postgresPlugin from './plugins/postgres.js'
 import redlockPlugin from './plugins/redlock.js'
 import salePlugin from './plugins/sale.js'
+import healthPlugin from './plugins/health.js'
 import checkoutRoutes from './routes/checkout.js'
 import purchaseRoutes from './routes/purchase.js'
 import saleRoutes from './routes/sale.js'
 import adminRoutes from './routes/admin.js'
+import healthRoutes from './routes/health.js'
 
 export interface AppOptions {
   config: Config
@@ -38,6 +40,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
   await fastify.register(postgresPlugin)
   await fastify.register(redlockPlugin)
   await fastify.register(salePlugin)
+  await fastify.register(healthPlugin)
 
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof ApiError) {
@@ -48,7 +51,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
       request.log.warn({ err }, 'request failed: dependency unavailable')
       return sendError(reply, 'unavailable')
     }
-    if (err.validation) return sendError(reply, 'invalid_request', err.message)
+    if (err.validation) return sendError(reply, 'invalid_request', { message: err.message })
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       if (err.statusCode === 429) return sendError(reply, 'rate_limited')
       return sendError(reply, frameworkErrorCode(err))
@@ -63,6 +66,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
   await fastify.register(purchaseRoutes)
   await fastify.register(saleRoutes)
   await fastify.register(adminRoutes, { prefix: '/admin' })
+  await fastify.register(healthRoutes)
 }
 
 export default fp(app, { name: 'flashsale', fastify: '5.x' })

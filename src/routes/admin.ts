@@ -20,7 +20,7 @@ const admin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.addHook('onRequest', async (request, reply) => {
     if (!authorized(request.headers.authorization)) {
       const message = config.ADMIN_TOKEN ? undefined : 'The operator API is disabled: set ADMIN_TOKEN to enable it.'
-      return sendError(reply, 'unauthorized', message)
+      return sendError(reply, 'unauthorized', { message })
     }
   })
 
@@ -35,8 +35,8 @@ const admin: FastifyPluginAsyncTypebox = async (fastify) => {
     const now = Date.now()
     const startsAt = body.starts_at ? Date.parse(body.starts_at) : now
     const endsAt = body.ends_at ? Date.parse(body.ends_at) : Math.max(startsAt, now) + HOUR_MS
-    if (endsAt <= startsAt) return sendError(reply, 'invalid_request', 'ends_at must be after starts_at.')
-    if (endsAt <= now) return sendError(reply, 'invalid_request', 'ends_at must be in the future.')
+    if (endsAt <= startsAt) return sendError(reply, 'invalid_request', { message: 'ends_at must be after starts_at.' })
+    if (endsAt <= now) return sendError(reply, 'invalid_request', { message: 'ends_at must be in the future.' })
     const sale = await catalog.create({
       slot: null,
       starts_at: new Date(startsAt),

@@ -32,7 +32,7 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
       const item = Number(q.id)
       attempts.record(null, user, Number.isSafeInteger(item) && item > 0 ? item : null, 'invalid')
       meters.checkout.invalid.inc()
-      return sendError(reply, 'invalid_request', request.validationError.message)
+      return sendError(reply, 'invalid_request', { message: request.validationError.message })
     }
     const { user_id: userId, id: itemId } = request.query
     const outcome = await reservations.checkout(itemId, userId)
@@ -47,7 +47,7 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
     const code = FAILURE[outcome.result]!
     // Retrying helps only once a reservation of this user expires.
     const retryAfter = outcome.result === 'user_limit' ? outcome.sale?.reservationTtlSeconds : undefined
-    return sendError(reply, code, undefined, retryAfter)
+    return sendError(reply, code, { retryAfter })
   })
 }
 

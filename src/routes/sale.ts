@@ -3,6 +3,9 @@ import { ItemsQuery, ItemsReply, SaleReply } from '../schemas/sale.js'
 import { errorResponses, sendError } from '../schemas/common.js'
 import { itemImageUrl, itemName } from '../repositories/sales.js'
 
+/** Reading the sale when there is none is a missing resource (404), not a conflict. */
+const NO_SALE = { status: 404 }
+
 const sale: FastifyPluginAsyncTypebox = async (fastify) => {
   const { catalog } = fastify.sale
   const { redis, meters } = fastify
@@ -10,11 +13,11 @@ const sale: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/sale', {
     schema: {
       summary: 'The current sale and its progress',
-      response: { 200: SaleReply, ...errorResponses('sale_not_active') },
+      response: { 200: SaleReply, ...errorResponses(404) },
     },
   }, async (_request, reply) => {
     const current = catalog.current()
-    if (!current) return sendError(reply, 'sale_not_active')
+    if (!current) return sendError(reply, 'sale_not_active', NO_SALE)
     const [total, sold, reserved] = await meters.redis('sale_read', () =>
       redis.hmget(current.keys.meta, 'total', 'sold', 'reserved'))
     const unitsTotal = Number(total ?? current.unitsTotal)
@@ -36,11 +39,11 @@ const sale: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       summary: 'A page of the current sale\'s items with their free units',
       querystring: ItemsQuery,
-      response: { 200: ItemsReply, ...errorResponses('invalid_request', 'sale_not_active') },
+      response: { 200: ItemsReply, ...errorResponses('invalid_request', 404) },
     },
   }, async (request, reply) => {
     const current = catalog.current()
-    if (!current) return sendError(reply, 'sale_not_active')
+    if (!current) return sendError(reply, 'sale_not_active', NO_SALE)
     const { offset, limit } = request.query
     const first = offset + 1
     const last = Math.min(offset + limit, current.items)

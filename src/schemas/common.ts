@@ -10,20 +10,31 @@ export const ErrorBody = Type.Object(
   { $id: 'ErrorBody', additionalProperties: false },
 )
 
-/** Response schemas for the given error codes, grouped by their HTTP status. */
-export function errorResponses(...codes: ErrorCode[]): Record<number, TSchema> {
+/**
+ * Response schemas for the given error codes, grouped by their HTTP status; a number adds a
+ * status whose code is answered with another status on this route (see `sendError`).
+ */
+export function errorResponses(...codes: (ErrorCode | number)[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {}
-  for (const code of [...codes, 'internal_error', 'unavailable'] as ErrorCode[]) {
-    out[ERRORS[code].status] = Type.Ref(ErrorBody)
+  for (const code of [...codes, 'internal_error', 'unavailable'] as const) {
+    out[typeof code === 'number' ? code : ERRORS[code].status] = Type.Ref(ErrorBody)
   }
   return out
 }
 
+export interface ErrorOptions {
+  message?: string
+  /** Seconds, for 429 and 503; defaults to RETRY_AFTER_SECONDS. */
+  retryAfter?: number
+  /** The contract answers a few codes with another status on some routes. */
+  status?: number
+}
+
 /** Sends an error body for a stable code; 429 and 503 carry Retry-After. */
-export function sendError(reply: FastifyReply, code: ErrorCode, message: string = ERRORS[code].message, retryAfter?: number) {
-  const { status } = ERRORS[code]
-  if (status === 429 || status === 503) reply.header('retry-after', retryAfter ?? RETRY_AFTER_SECONDS)
-  return reply.code(status).send({ error: code, message })
+export function sendError(reply: FastifyReply, code: ErrorCode, options: ErrorOptions = {}) {
+  const status = options.status ?? ERRORS[code].status
+  if (status === 429 || status === 503) reply.header('retry-after', options.retryAfter ?? RETRY_AFTER_SECONDS)
+  return reply.code(status).send({ error: code, message: options.message ?? ERRORS[code].message })
 }
 
 export const UserId = Type.String({

@@ -1,0 +1,60 @@
+import { Redis } from 'ioredis'
+import type { Test } from 'tap'
+import { defineScripts, type FlashRedis } from '../../src/plugins/redis.js'
+import { saleKeys, ATTEMPT_GROUP, type SaleKeys } from '../../src/sale/keys.js'
+import { TEST_REDIS_URL, uniqueName } from './services.js'
+import { eventually } from './app.js'
+
+export interface LuaFixture {
+  redis: FlashRedis
+  keys: SaleKeys
+  /** Loads a sale into Redis directly (no Postgres): window relative to now, in ms. */
+  load(opts: { items: number; stock: number; limit?: number; ttlMs?: number; startIn?: number; endIn?: number; sold?: [string, number][]; users?: [string, number][] }): Promise<number>
+  /** A reservation's state as stored: [state, item, user, expires, purchase id?]. */
+  reservation(code: string): Promise<string[] | null>
+  meta(): Promise<Record<string, number>>
+}
+
+/** The Lua scripts against real Redis under a key prefix of the test's own. */
+export async function luaFixture(t: Test): Promise<LuaFixture> {
+  const prefix = uniqueName('lua').replace(/_/g, '-')
+  const redis = defineScripts(new Redis(TEST_REDIS_URL))
+  const keys = saleKeys(prefix, 1)
+  t.teardown(async () => {
+    const all = await redis.keys(`${prefix}:*`)
+    if (all.length) await redis.del(...all)
+    await redis.quit()
+  })
+  return {
+    redis,
+    keys,
+    async load({ items, stock, limit = 10, ttlMs = 60_000, startIn = -1_000, endIn = 3_600_000, sold = [], users = [] }) {
+      const now = Date.now()
+      const args: (string | number)[] = [now + startIn, now + endIn, limit, ttlMs, now + 86_400_000, items, stock, ATTEMPT_GROUP, sold.length]
+      for (const p of [...sold, ...users]) args.push(...p)
+      const { meta, stock: s, users: u, res, due, log } = keys
+      return redis.saleLoad(meta, s, u, res, due, log, ...args)
+    },
+    async reservation(code) {
+      const v = await redis.hget(keys.res, code)
+      return v === null ? null : v.split('|')
+    },
+    async meta() {
+      const m = await redis.hgetall(keys.meta)
+      return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Number(v)]))
+    },
+  }
+}
+
+/** Waits until the Redis clock (the one the scripts use) has passed `ms`. */
+export async function untilRedisTime(f: LuaFixture, ms: number): Promise<void> {
+  await eventually(async () => {
+    const [sec, micro] = await f.redis.time()
+    return Number(sec) * 1000 + Number(micro) / 1000 > ms
+  })
+}
+
+export function checkout(f: LuaFixture, item: number, user: string, code: string) {
+  const { meta, stock, users, res, due, log } = f.keys
+  return f.redis.checkout(meta, stock, users, res, due, log, String(item), user, code)
+}

@@ -1,0 +1,44 @@
+import t from 'tap'
+import { checkout, luaFixture } from '../helpers/lua.js'
+
+t.test('checkout.lua decides in order: window, item, stock, user limit', async (t) => {
+  const f = await luaFixture(t)
+  t.same(await checkout(f, 1, 'u', 'c0'), ['sale_not_active', 0], 'no sale loaded')
+
+  t.equal(await f.load({ items: 2, stock: 1, limit: 1, ttlMs: 5_000 }), 1)
+  const [result, expires] = await checkout(f, 1, 'u', 'c1')
+  t.equal(result, 'success')
+  t.ok(Math.abs(expires - (Date.now() + 5_000)) < 1_000, 'expires after the ttl, by the Redis clock')
+  t.same(await f.reservation('c1'), ['R', '1', 'u', String(expires)])
+  t.equal(Number(await f.redis.zscore(f.keys.due, 'c1')), expires, 'due at its expiry')
+
+  t.same(await checkout(f, 1, 'v', 'c2'), ['sold_out', 0])
+  t.same(await checkout(f, 3, 'v', 'c3'), ['item_not_found', 0])
+  t.same(await checkout(f, 2, 'u', 'c4'), ['user_limit', 0])
+  const [ok, at] = await checkout(f, 2, 'v', 'c5')
+  t.equal(ok, 'success')
+  t.equal(String(at), (await f.reservation('c5'))![3], 'the answer carries the stored expiry')
+
+  t.match(await f.meta(), { total: 2, sold: 0, reserved: 2 })
+  t.equal(await f.redis.hget(f.keys.users, 'u'), '1')
+  t.equal(await f.redis.hget(f.keys.stock, '1'), '0')
+
+  const log = await f.redis.xrange(f.keys.log, '-', '+')
+  t.same(log.map(([, fields]) => [fields[1], fields[3], fields[5], fields[7] !== '']), [
+    ['u', '1', 'sale_not_active', false],
+    ['u', '1', 'success', true],
+    ['v', '1', 'sold_out', false],
+    ['v', '3', 'item_not_found', false],
+    ['u', '2', 'user_limit', false],
+    ['v', '2', 'success', true],
+  ], 'every attempt is in the stream, with the code only on success')
+})
+
+t.test('checkout.lua refuses outside the sale window', async (t) => {
+  const f = await luaFixture(t)
+  await f.load({ items: 1, stock: 1, startIn: 60_000 })
+  t.same(await checkout(f, 1, 'u', 'early'), ['sale_not_active', 0])
+  await f.redis.hset(f.keys.meta, 'start', Date.now() - 10_000, 'end', Date.now() - 1)
+  t.same(await checkout(f, 1, 'u', 'late'), ['sale_not_active', 0])
+  t.equal(await f.redis.hget(f.keys.stock, '1'), '1', 'stock untouched')
+})

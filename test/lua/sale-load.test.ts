@@ -1,0 +1,31 @@
+import t from 'tap'
+import { luaFixture } from '../helpers/lua.js'
+
+t.test('sale-load.lua loads once and rebuilds from what was sold', async (t) => {
+  const f = await luaFixture(t)
+  t.equal(await f.load({ items: 5_000, stock: 2, sold: [['3', 2], ['7', 1]], users: [['ann', 2], ['bo', 1]] }), 1)
+  t.match(await f.meta(), { total: 10_000, sold: 3, reserved: 0 })
+  t.equal(await f.redis.hlen(f.keys.stock), 5_000)
+  t.same(await f.redis.hmget(f.keys.stock, '1', '3', '7', '5000'), ['2', '0', '1', '2'])
+  t.same(await f.redis.hgetall(f.keys.users), { ann: '2', bo: '1' })
+  const groups = (await f.redis.xinfo('GROUPS', f.keys.log)) as unknown[][]
+  t.equal(groups.length, 1, 'the attempt-log consumer group exists')
+  t.ok((await f.redis.pttl(f.keys.stock)) > 0, 'keys expire after retention')
+
+  await f.redis.hset(f.keys.stock, '1', '0')
+  t.equal(await f.load({ items: 5_000, stock: 2 }), 0, 'a loaded sale is left alone')
+  t.equal(await f.redis.hget(f.keys.stock, '1'), '0')
+})
+
+t.test('sale-sync.lua updates the window of a loaded sale and reports a missing one', async (t) => {
+  const f = await luaFixture(t)
+  const sync = (end: number) => f.redis.saleSync(...f.keys.state, 1, end, 3, 1_000, end + 1_000)
+  t.equal(await sync(Date.now() + 5_000), 0, 'missing')
+  t.equal(await f.redis.exists(f.keys.meta), 0, 'nothing created')
+  await f.load({ items: 1, stock: 1 })
+  await f.redis.hset(f.keys.users, 'x', 1)
+  const end = Date.now() + 5_000
+  t.equal(await sync(end), 1)
+  t.match(await f.meta(), { start: 1, end, limit: 3, ttl: 1_000 })
+  t.ok((await f.redis.pttl(f.keys.users)) > 0, 'keys created after loading get an expiry too')
+})

@@ -1,0 +1,60 @@
+import t from 'tap'
+import postgres from 'postgres'
+import { buildTestApp, eventually } from '../helpers/app.js'
+import { TcpProxy } from '../helpers/tcp-proxy.js'
+import { TEST_PG_ADMIN_URL } from '../helpers/services.js'
+import { createTestDatabase } from '../helpers/services.js'
+
+t.test('the attempt log survives Postgres being unreachable and catches up after', async (t) => {
+  const db = await createTestDatabase()
+  t.teardown(db.drop)
+  const pg = new URL(TEST_PG_ADMIN_URL)
+  const proxy = await new TcpProxy(pg.hostname, Number(pg.port || 5432)).start()
+  t.teardown(() => proxy.close())
+  const viaProxy = new URL(db.url)
+  viaProxy.host = `127.0.0.1:${proxy.port}`
+
+  const { app, createSale } = await buildTestApp(t, { DATABASE_URL: viaProxy.href, DB_STATEMENT_TIMEOUT_MS: 1_000 })
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+  t.teardown(() => sql.end())
+  const saleId = await createSale({ items: 50, stock_per_item: 1 })
+
+  proxy.cut()
+  const replies = await Promise.all(
+    Array.from({ length: 200 }, (_, i) => app.inject({ method: 'POST', url: `/checkout?user_id=p${i}&id=${(i % 60) + 1}` })),
+  )
+  t.same(
+    [...new Set(replies.map((r) => r.statusCode))].sort(),
+    [200, 404, 409],
+    'checkout goes on while Postgres is down',
+  )
+  const bad = await app.inject({ method: 'POST', url: '/checkout?user_id=!!&id=1' })
+  t.equal(bad.statusCode, 400)
+  t.ok(await app.sale.attempts.backlog() >= 201, 'attempts wait in Redis and in the buffer')
+
+  proxy.restore()
+  const rows = await eventually(async () => {
+    const [r] = await sql`SELECT count(*)::int AS n FROM checkout_attempts`
+    return r!.n >= 201 ? r!.n : undefined
+  }, 20_000)
+  t.equal(rows, 201, 'every attempt arrives exactly once')
+  const [bySale] = await sql`SELECT count(*)::int AS n FROM checkout_attempts WHERE sale_id = ${saleId}`
+  t.equal(bySale!.n, 200)
+  t.equal(await app.sale.attempts.backlog(), 0, 'nothing left behind')
+})
+
+t.test('attempts delivered twice are stored once', async (t) => {
+  const { app, createSale, sql, redis } = await buildTestApp(t)
+  const saleId = await createSale({ items: 1, stock_per_item: 1 })
+  await app.inject({ method: 'POST', url: '/checkout?user_id=x&id=1' })
+  await app.sale.attempts.drain()
+  // Replay the same stream entry as if its acknowledgement had been lost.
+  const [first] = await sql`SELECT stream_id FROM checkout_attempts`
+  const id = first!.stream_id as string
+  const key = app.sale.catalog.get(saleId)!.keys.log
+  await redis.xadd(key, '9999999999999-0', 'u', 'x', 'i', '1', 'r', 'success', 'c', '', 't', Date.now())
+  await sql`UPDATE checkout_attempts SET stream_id = '9999999999999-0' WHERE stream_id = ${id}`
+  await app.sale.attempts.drain()
+  const [n] = await sql`SELECT count(*)::int AS n FROM checkout_attempts`
+  t.equal(n!.n, 1)
+})

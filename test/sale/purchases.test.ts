@@ -1,0 +1,70 @@
+import t from 'tap'
+import { buildTestApp, eventually } from '../helpers/app.js'
+
+async function reserve(app: Awaited<ReturnType<typeof buildTestApp>>['app'], user: string, item: number) {
+  return (await app.inject({ method: 'POST', url: `/checkout?user_id=${user}&id=${item}` })).json() as { code: string; sale_id: number }
+}
+
+t.test('a reservation left committing by a crash is settled against Postgres', async (t) => {
+  const { app, createSale, sql, redis } = await buildTestApp(t, { COMMIT_LEASE_MS: 1_000 })
+  const saleId = await createSale({ items: 3, stock_per_item: 1 })
+  const keys = app.sale.catalog.get(saleId)!.keys
+
+  // Crash after the Postgres commit, before Redis heard of it: the row exists.
+  const sold = await reserve(app, 'a', 1)
+  await app.redis.purchaseBegin(...keys.state, sold.code, 1_000)
+  const [row] = await sql`INSERT INTO purchases (code, sale_id, item_id, user_id)
+    VALUES (${sold.code}, ${saleId}, 1, 'a') RETURNING id::text`
+  // Crash before the Postgres commit: no row, reservation still in time.
+  const unsold = await reserve(app, 'b', 2)
+  await app.redis.purchaseBegin(...keys.state, unsold.code, 1_000)
+
+  await eventually(async () => {
+    const [a, b] = await redis.hmget(keys.res, sold.code, unsold.code)
+    return a?.startsWith('S|') && b?.startsWith('R|')
+  })
+  t.equal((await redis.hget(keys.res, sold.code))!.split('|')[4], row!.id, 'sold with the purchase id Postgres has')
+  t.match((await app.inject({ method: 'GET', url: '/sale' })).json(), { units_sold: 1, units_reserved: 1, units_available: 1 })
+
+  const replay = await app.inject({ method: 'POST', url: `/purchase?code=${sold.code}` })
+  t.equal(replay.json().purchase_id, row!.id)
+  const retry = await app.inject({ method: 'POST', url: `/purchase?code=${unsold.code}` })
+  t.equal(retry.statusCode, 200, 'the buyer whose purchase crashed can still buy')
+  const [n] = await sql`SELECT count(*)::int AS n FROM purchases`
+  t.equal(n!.n, 2)
+})
+
+t.test('a committing reservation past its expiry with no row returns its unit', async (t) => {
+  const { app, createSale, redis } = await buildTestApp(t, { COMMIT_LEASE_MS: 1_000 })
+  const saleId = await createSale({ items: 1, stock_per_item: 1, reservation_ttl_seconds: 1 })
+  const keys = app.sale.catalog.get(saleId)!.keys
+  const r = await reserve(app, 'c', 1)
+  await app.redis.purchaseBegin(...keys.state, r.code, 1_000)
+  await eventually(async () => (await redis.hget(keys.res, r.code))?.startsWith('X|'))
+  t.match((await app.inject({ method: 'GET', url: '/sale' })).json(), { units_sold: 0, units_reserved: 0, units_available: 1 })
+  const late = await app.inject({ method: 'POST', url: `/purchase?code=${r.code}` })
+  t.equal(late.statusCode, 410)
+})
+
+t.test('a sale that starts now ends the current one; its reservations can no longer be bought', async (t) => {
+  const { app, createSale } = await buildTestApp(t)
+  const first = await createSale({ items: 2, stock_per_item: 1 })
+  const r = await reserve(app, 'd', 1)
+  const second = await createSale({ items: 4, stock_per_item: 1 })
+  t.not(second, first)
+  t.equal((await app.inject({ method: 'GET', url: '/sale' })).json().sale_id, second)
+  const late = await app.inject({ method: 'POST', url: `/purchase?code=${r.code}` })
+  t.equal(late.statusCode, 410)
+  t.equal(late.json().error, 'code_expired')
+})
+
+t.test('a purchase of a sale Redis no longer remembers is answered from Postgres', async (t) => {
+  const { app, createSale, redis } = await buildTestApp(t)
+  const saleId = await createSale({ items: 1, stock_per_item: 1 })
+  const r = await reserve(app, 'e', 1)
+  const bought = (await app.inject({ method: 'POST', url: `/purchase?code=${r.code}` })).json()
+  await redis.del(app.sale.catalog.get(saleId)!.keys.res)
+  const replay = await app.inject({ method: 'POST', url: `/purchase?code=${r.code}` })
+  t.equal(replay.statusCode, 200)
+  t.equal(replay.json().purchase_id, bought.purchase_id)
+})
