@@ -164,12 +164,12 @@ export interface Service {
 export const ADMIN = 'fault-test-admin-token-0123456789'
 
 /**
- * Runs the service as a real process (`src/start.ts` through tsx: migrations, then serve) and
+ * Runs the service as a real process (`fault-server.ts` through tsx: the server of `npm start`) and
  * waits until it answers HTTP. The environment is the given one on top of PATH and HOME only.
  */
 export async function startService(t: Test, env: Record<string, string>): Promise<Service> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/start.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/fault-server.ts'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', SALE_SCHEDULE: 'off',

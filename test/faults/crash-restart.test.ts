@@ -1,0 +1,108 @@
+import t from 'tap'
+import postgres from 'postgres'
+import { createTestDatabase } from '../helpers/services.js'
+import {
+  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, type Reply,
+} from '../helpers/fault-processes.js'
+import { saleKeys } from '../../src/sale/keys.js'
+
+const UNITS = 300
+const KILL_AFTER = 80
+
+t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sold twice', async (t) => {
+  const db = await createTestDatabase()
+  t.teardown(() => db.drop())
+  const sql = postgres(db.url, { max: 2, onnotice: () => {} })
+  t.teardown(() => sql.end())
+  const redis = await startRedis(t)
+  // A little database latency widens the window in which purchases are mid-commit. The lock gets
+  // its own connection (a URL of its own): see redlock-shared-client.test.ts for why it must, for now.
+  const proxy = await startProxy(t, proxyTarget(db.url))
+  proxy.latencyMs = 5
+  const env = {
+    DATABASE_URL: viaProxy(db.url, proxy), REDIS_URL: redis.url, REDLOCK_REDIS_URLS: `${redis.url}/0`,
+    COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100', SALE_REFRESH_MS: '200',
+  }
+
+  const first = await startService(t, env)
+  const call = httpClient(t, first.base, 96)
+  const saleId = await createSale(call, { items: UNITS, stock_per_item: 1, per_user_limit: 10, reservation_ttl_seconds: 600 })
+  const codes: string[] = []
+  for (let batch = 0; batch < UNITS; batch += 50) {
+    const replies = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+      call('POST', `/checkout?user_id=buyer${(batch + i) % 40}&id=${batch + i + 1}`)))
+    for (const r of replies) if (r.status === 200) codes.push(r.body.code)
+  }
+  t.equal(codes.length, UNITS, 'every unit reserved before the storm')
+
+  // The storm: every code purchased, some twice at once; the process dies mid-way.
+  const answered = new Map<string, string>()
+  let failed = 0
+  const storm = [...codes, ...codes.slice(0, 60)].map(async (code) => {
+    let r: Reply
+    try {
+      r = await call('POST', `/purchase?code=${code}`)
+    } catch {
+      failed++
+      return
+    }
+    if (r.status !== 200) return
+    const seen = answered.get(code)
+    if (seen !== undefined) t.equal(r.body.purchase_id, seen, 'one purchase_id per code')
+    answered.set(code, r.body.purchase_id)
+    if (answered.size === KILL_AFTER) process.kill(first.pid, 'SIGKILL')
+  })
+  await Promise.all(storm)
+  const death = await first.exited
+  t.equal(death.signal, 'SIGKILL', 'the service was killed mid-storm', { exit: death, output: first.output() })
+  t.ok(answered.size >= KILL_AFTER, `purchases answered 200 before the kill: ${answered.size}`)
+  t.ok(failed > 0, `requests cut by the kill: ${failed}`)
+
+  const keys = saleKeys('fs', saleId)
+  const states = () => reservationStates(redis.client, keys.res)
+  const stranded = (await states()).C
+  t.comment(`reservations left committing by the kill: ${stranded}`)
+
+  const restartedAt = Date.now()
+  const second = await startService(t, env)
+  const call2 = httpClient(t, second.base)
+  let last = {}
+  const settled = await waitFor('stranded reservations settled', async () => {
+    const s = await states()
+    const [{ n }] = await sql`SELECT count(*)::int AS n FROM purchases`
+    const sold = Number(await redis.client.hget(keys.meta, 'sold'))
+    last = { ...s, rows: n, sold }
+    return s.C === 0 && sold === n ? { ...s, rows: n as number } : undefined
+  }, 15_000).catch((err) => {
+    t.comment(JSON.stringify(last), second.output())
+    throw err
+  })
+  const recoveryMs = Date.now() - restartedAt
+  t.comment(`restart to every stranded unit settled: ${recoveryMs} ms (${JSON.stringify(settled)})`)
+  t.ok(recoveryMs < 12_000, 'stranded units settled within seconds of the restart')
+  t.equal(settled.S, settled.rows, 'Redis marks sold exactly the units Postgres has')
+  t.equal(settled.S + settled.R, UNITS, 'every unit is either sold or reserved again: none stranded')
+
+  const rows = await sql<{ code: string; id: string; item_id: number }[]>`SELECT code, id::text, item_id FROM purchases`
+  const byCode = new Map(rows.map((r) => [r.code, r.id]))
+  for (const [code, pid] of answered) {
+    if (byCode.get(code) !== pid) t.fail(`purchase ${code} answered ${pid} but Postgres has ${byCode.get(code)}`)
+  }
+  t.pass(`all ${answered.size} answered purchases stand with the same purchase_id`)
+  const items = new Set(rows.map((r) => r.item_id))
+  t.equal(items.size, rows.length, 'no unit sold twice')
+
+  // Every code can now be bought (or is answered again), exactly once each.
+  const after = await Promise.all(codes.map((code) => call2('POST', `/purchase?code=${code}`)))
+  t.same(after.filter((r) => r.status !== 200).map((r) => r.body), [], 'every code purchasable after restart')
+  for (const [i, r] of after.entries()) {
+    const pid = answered.get(codes[i]!)
+    if (pid !== undefined && r.body.purchase_id !== pid) t.fail(`replay of ${codes[i]} changed its purchase_id`)
+  }
+  const [{ n, d }] = await sql`SELECT count(*)::int AS n, count(DISTINCT item_id)::int AS d FROM purchases`
+  t.equal(n, UNITS, 'one row per unit')
+  t.equal(d, UNITS, 'one row per item of stock 1')
+  const sale = await call2('GET', '/sale')
+  t.match(sale.body, { units_sold: UNITS, units_reserved: 0, units_available: 0 })
+  t.equal((await second.stop('SIGTERM')).code, 0, 'restarted service shuts down cleanly')
+})
