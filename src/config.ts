@@ -33,6 +33,10 @@ export const ConfigSchema = Type.Object({
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+  // Load shedding (503 unavailable) past these limits; 0 switches a limit off.
+  LOAD_SHED_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1_000 }),
+  LOAD_SHED_HEAP_USED_BYTES: Type.Integer({ minimum: 0, default: 0 }),
+  LOAD_SHED_RSS_BYTES: Type.Integer({ minimum: 0, default: 0 }),
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -70,13 +74,13 @@ export function loadConfig(
     if (value === undefined || value === '') continue
     raw[key] = numeric.has(key) && /^-?\d+$/.test(value.trim()) ? Number(value) : value.trim()
   }
+  if (typeof raw.REDLOCK_REDIS_URLS === 'string') {
+    raw.REDLOCK_REDIS_URLS = raw.REDLOCK_REDIS_URLS.split(',').map((u) => u.trim()).filter(Boolean)
+  }
+  Object.assign(raw, overrides)
   raw.REDIS_URL ??= LOCAL_REDIS_URL
   raw.DATABASE_URL ??= LOCAL_DATABASE_URL
-  raw.REDLOCK_REDIS_URLS =
-    typeof raw.REDLOCK_REDIS_URLS === 'string'
-      ? raw.REDLOCK_REDIS_URLS.split(',').map((u) => u.trim()).filter(Boolean)
-      : [raw.REDIS_URL]
-  Object.assign(raw, overrides)
+  raw.REDLOCK_REDIS_URLS ??= [raw.REDIS_URL]
 
   const config = Value.Default(ConfigSchema, raw) as Config
   const problems = [...Value.Errors(ConfigSchema, config)].map(

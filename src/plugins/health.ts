@@ -1,0 +1,195 @@
+import fp from 'fastify-plugin'
+import underPressure, { type FastifyUnderPressureOptions as UnderPressureOptions } from '@fastify/under-pressure'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import client from '@platformatic/prom-client'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { ERRORS, RETRY_AFTER_SECONDS } from '../errors.js'
+
+/**
+ * Lag percentiles and utilization cover the last WINDOW_MS to 2 * WINDOW_MS: two delay
+ * monitors, each reset every 2 * WINDOW_MS, staggered by WINDOW_MS; the older one answers.
+ */
+const WINDOW_MS = 10_000
+/** A dependency that does not answer a ping within this is reported down. */
+export const PING_TIMEOUT_MS = 500
+/** Pings are shared for this long, so health checks under load cost nothing. */
+export const PING_CACHE_MS = 1_000
+
+/** Never shed: operators need them most when the service is under pressure. */
+const UNSHED_ROUTES = new Set(['/metrics', '/health', '/health/live', '/health/ready'])
+
+const SHED_REASONS = {
+  eventLoopDelay: 'event_loop_delay',
+  heapUsedBytes: 'heap_used',
+  rssBytes: 'rss',
+  eventLoopUtilization: 'event_loop_utilization',
+  healthCheck: 'health_check',
+} as const
+
+export type DependencyName = 'redis' | 'postgres'
+export interface DependencyStatus {
+  status: 'up' | 'down'
+  latency_ms: number
+}
+
+export interface EventLoopStats {
+  lag_p50_ms: number
+  lag_p99_ms: number
+  lag_max_ms: number
+  utilization: number
+}
+
+export interface Health {
+  /** True from the moment the app starts closing: readiness fails, load balancers stop sending. */
+  readonly shuttingDown: boolean
+  markShuttingDown(): void
+  /** Pings Redis and Postgres (a cached answer when one is fresh). */
+  dependencies(): Promise<Record<DependencyName, DependencyStatus>>
+  eventLoop(): EventLoopStats
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    health: Health
+  }
+}
+
+const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits
+
+/** Event-loop delay and utilization over a rolling window, so a spike shows, then ages out. */
+function rollingEventLoop() {
+  const make = () => {
+    const hist = monitorEventLoopDelay({ resolution: 10 })
+    hist.enable()
+    return { hist, since: performance.eventLoopUtilization() }
+  }
+  const monitors = [make(), make()]
+  let older = 0
+  // Every WINDOW_MS the older monitor starts afresh and the other one becomes the older.
+  const timer = setInterval(() => {
+    const m = monitors[older]!
+    m.hist.reset()
+    m.since = performance.eventLoopUtilization()
+    older = 1 - older
+  }, WINDOW_MS)
+  timer.unref()
+
+  return {
+    stats(): EventLoopStats {
+      const { hist, since } = monitors[older]!
+      const ms = (ns: number) => (hist.count > 0 ? round(ns / 1e6) : 0)
+      return {
+        lag_p50_ms: ms(hist.percentile(50)),
+        lag_p99_ms: ms(hist.percentile(99)),
+        lag_max_ms: ms(hist.max),
+        utilization: round(performance.eventLoopUtilization(since).utilization, 4),
+      }
+    },
+    stop() {
+      clearInterval(timer)
+      for (const m of monitors) m.hist.disable()
+    },
+  }
+}
+
+/** Runs `ping` with a deadline; never throws. */
+async function timedPing(ping: () => Promise<unknown>): Promise<DependencyStatus> {
+  const start = performance.now()
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('ping timed out')), PING_TIMEOUT_MS)
+  })
+  try {
+    await Promise.race([ping(), deadline])
+    return { status: 'up', latency_ms: round(performance.now() - start) }
+  } catch {
+    return { status: 'down', latency_ms: round(performance.now() - start) }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Health: event-loop and dependency state for /health and readiness, Prometheus gauges of
+ * dependency reachability, and load shedding with @fastify/under-pressure (503 `unavailable`
+ * with Retry-After, counted by reason).
+ */
+export default fp(
+  async function healthPlugin(fastify) {
+    const { config, meters, redis, sql } = fastify
+    const loop = rollingEventLoop()
+    let shuttingDown = false
+    let cached: { at: number; value: Promise<Record<DependencyName, DependencyStatus>> } | undefined
+
+    const dependencies = () => {
+      const now = Date.now()
+      if (!cached || now - cached.at > PING_CACHE_MS) {
+        const value = Promise.all([
+          timedPing(() => meters.redis('ping', () => redis.ping())),
+          timedPing(() => meters.db('ping', async () => sql`SELECT 1`)),
+        ]).then(([r, p]) => ({ redis: r, postgres: p }))
+        cached = { at: now, value }
+      }
+      return cached.value
+    }
+
+    const registers = [meters.registry]
+    new client.Gauge({
+      name: 'flashsale_dependency_up', help: '1 when the dependency answered its last ping in time, else 0.',
+      labelNames: ['dependency'], registers,
+      async collect() {
+        const deps = await dependencies()
+        for (const [name, d] of Object.entries(deps)) {
+          this.set({ dependency: name }, d.status === 'up' ? 1 : 0)
+          pingSeconds.set({ dependency: name }, d.latency_ms / 1000)
+        }
+      },
+    })
+    const pingSeconds = new client.Gauge({
+      name: 'flashsale_dependency_ping_seconds', help: 'Latency of the last dependency ping.',
+      labelNames: ['dependency'], registers,
+    })
+    const shed = new client.Counter({
+      name: 'flashsale_load_shed_total', help: 'Requests refused with 503 because the process was under pressure, by reason.',
+      labelNames: ['reason'], registers,
+    })
+    // Zero from the start, so the first refusal shows as an increase.
+    const shedBy = Object.fromEntries(Object.entries(SHED_REASONS).map(([type, reason]) => {
+      shed.labels(reason).inc(0)
+      return [type, shed.labels(reason)]
+    }))
+
+    const refuse = (request: FastifyRequest, reply: FastifyReply, type: string) => {
+      if (UNSHED_ROUTES.has(request.routeOptions.url ?? '')) return undefined
+      shedBy[type]?.inc()
+      reply.code(ERRORS.unavailable.status).header('retry-after', RETRY_AFTER_SECONDS)
+      return { error: 'unavailable', message: ERRORS.unavailable.message }
+    }
+    await fastify.register(underPressure, {
+      maxEventLoopDelay: config.LOAD_SHED_EVENT_LOOP_DELAY_MS,
+      maxHeapUsedBytes: config.LOAD_SHED_HEAP_USED_BYTES,
+      maxRssBytes: config.LOAD_SHED_RSS_BYTES,
+      // under-pressure sends what the handler returns and runs no further hook (its types say void).
+      pressureHandler: refuse as unknown as UnderPressureOptions['pressureHandler'],
+    })
+
+    fastify.decorate('health', {
+      get shuttingDown() {
+        return shuttingDown
+      },
+      markShuttingDown() {
+        shuttingDown = true
+      },
+      dependencies,
+      eventLoop: () => loop.stats(),
+    } satisfies Health)
+
+    fastify.addHook('preClose', async () => {
+      shuttingDown = true
+    })
+    fastify.addHook('onClose', async () => {
+      loop.stop()
+    })
+  },
+  { name: 'health', dependencies: ['config', 'metrics', 'redis', 'postgres'], fastify: '5.x' },
+)
