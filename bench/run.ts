@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { createTestDatabase, TEST_REDIS_URL, uniqueName } from '../test/helpers/services.js'
+import { between, scrape } from './breakdown.js'
 import { client, hammer, inParallel, type Client } from './load.js'
 import { startChild, type Child } from './processes.js'
 
@@ -95,16 +96,20 @@ async function measureService(service: Child, api: Client, databaseUrl: string) 
   const big = await createSale(api, { items: SELLOUT_ITEMS, stock_per_item: 1_000, per_user_limit: 1_000_000, reservation_ttl_seconds: 3_600 })
   const checkoutPath = (i: number) => `/checkout?user_id=c${i}&id=${(i % SELLOUT_ITEMS) + 1}`
   await hammer(service.url, (i) => checkoutPath(i + 10_000_000), { connections: CONNECTIONS, duration: WARMUP })
+  const beforeCheckout = await scrape(service.url)
   const checkout = await hammer(service.url, checkoutPath, { connections: CONNECTIONS, duration: DURATION })
+  const checkoutBreakdown = between(beforeCheckout, await scrape(service.url))
   log(`checkout ${checkout.rps} req/s, p50 ${checkout.p50_ms} ms, p99 ${checkout.p99_ms} ms, non-2xx ${checkout.non2xx}`)
 
   const warm = 2_000
   const codes = await reserve(api, PURCHASES + warm)
   await hammer(service.url, (i) => `/purchase?code=${codes[Math.min(i, warm - 1)]}`, { connections: CONNECTIONS, amount: warm })
   const paid = codes.slice(warm)
+  const beforePurchase = await scrape(service.url)
   const purchase = await hammer(service.url, (i) => `/purchase?code=${paid[Math.min(i, paid.length - 1)]}`, {
     connections: CONNECTIONS, amount: paid.length,
   })
+  const purchaseBreakdown = between(beforePurchase, await scrape(service.url))
   log(`purchase ${purchase.rps} req/s, p50 ${purchase.p50_ms} ms, p99 ${purchase.p99_ms} ms, non-2xx ${purchase.non2xx}`)
 
   const sellout = await sellOut(api)
@@ -126,6 +131,8 @@ async function measureService(service: Child, api: Client, databaseUrl: string) 
     oversold,
     rss_mb: service.rssMb(),
     bench_sale_ids: [big, sellout.saleId],
+    checkout_breakdown: checkoutBreakdown,
+    purchase_breakdown: purchaseBreakdown,
   }
 }
 

@@ -1,0 +1,60 @@
+// Checkout storm: distinct buyers arrive at a fixed (and rising) rate and race for one hot
+// item until it is sold out. Every unit goes to exactly one buyer; the rest hear sold_out.
+import { check } from 'k6'
+import { Counter } from 'k6/metrics'
+import { byProfile, newRunId } from './lib/config.js'
+import { checkout, createSale, errorCode } from './lib/api.js'
+import { buyerId } from './lib/buyers.js'
+import { checkSaleInvariants } from './lib/invariants.js'
+import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
+import { summaryFor } from './lib/summary.js'
+
+const HOT_STOCK = byProfile({ smoke: 500, load: 10_000, stress: 50_000 })
+const reserved = new Counter('storm_reserved')
+const soldOut = new Counter('storm_sold_out')
+
+export const options = {
+  scenarios: {
+    storm: {
+      executor: 'ramping-arrival-rate',
+      startRate: byProfile({ smoke: 50, load: 500, stress: 2000 }),
+      timeUnit: '1s',
+      preAllocatedVUs: byProfile({ smoke: 20, load: 200, stress: 600 }),
+      maxVUs: byProfile({ smoke: 50, load: 500, stress: 2000 }),
+      // Arrivals outnumber the stock, so the item sells out part-way through.
+      stages: byProfile({
+        smoke: [{ target: 100, duration: '10s' }, { target: 100, duration: '10s' }],
+        load: [{ target: 2000, duration: '30s' }, { target: 2000, duration: '1m' }],
+        stress: [{ target: 8000, duration: '1m' }, { target: 8000, duration: '2m' }],
+      }),
+      gracefulStop: '5s',
+    },
+  },
+  thresholds: {
+    ...endpointThresholds({ checkout: { p95: byProfile({ smoke: 50, load: 100, stress: 250 }), p99: byProfile({ smoke: 150, load: 250, stress: 500 }), failed: 0.01 } }),
+    ...INVARIANT_THRESHOLDS,
+    // Never more reservations than units: the storm must not oversell.
+    storm_reserved: [`count<=${HOT_STOCK}`],
+    'checks{kind:storm}': ['rate==1'],
+  },
+}
+
+export function setup() {
+  // One hot item; a buyer may take one unit only.
+  const sale = createSale({ items: 1, stock_per_item: HOT_STOCK, per_user_limit: 1 })
+  return { saleId: sale.sale_id, total: sale.units_total, runId: newRunId() }
+}
+
+export default function (data) {
+  const res = checkout(buyerId(data.runId, 'h'), 1)
+  const code = errorCode(res)
+  if (res.status === 200) reserved.add(1)
+  if (code === 'sold_out') soldOut.add(1)
+  check(res, { 'checkout: reserved or sold out': (r) => r.status === 200 || code === 'sold_out' }, { kind: 'storm' })
+}
+
+export function teardown(data) {
+  checkSaleInvariants(data.saleId, { total: data.total, soldOut: true })
+}
+
+export const handleSummary = summaryFor('checkout-storm')

@@ -1,0 +1,73 @@
+// Double submit: one reservation code purchased by several requests at the same moment (a
+// double-clicked "buy" button, a retrying client). Exactly one purchase_id must come back,
+// however many answers; the losers of the lock race see 409 purchase_in_progress.
+import { check } from 'k6'
+import { Counter, Rate } from 'k6/metrics'
+import { byProfile, newRunId } from './lib/config.js'
+import { checkout, createSale, errorCode, purchase, purchaseConcurrently } from './lib/api.js'
+import { buyerId, randomItem } from './lib/buyers.js'
+import { checkSaleInvariants } from './lib/invariants.js'
+import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
+import { summaryFor } from './lib/summary.js'
+
+const ITEMS = 10_000
+const BURST = byProfile({ smoke: 5, load: 10, stress: 20 })
+const mismatches = new Counter('double_submit_mismatched_ids')
+const contended = new Rate('double_submit_lock_busy')
+
+export const options = {
+  scenarios: {
+    double_submit: {
+      executor: 'constant-arrival-rate',
+      rate: byProfile({ smoke: 10, load: 100, stress: 400 }),
+      timeUnit: '1s',
+      duration: byProfile({ smoke: '20s', load: '2m', stress: '5m' }),
+      preAllocatedVUs: byProfile({ smoke: 10, load: 100, stress: 400 }),
+      maxVUs: byProfile({ smoke: 30, load: 300, stress: 1000 }),
+      gracefulStop: '5s',
+    },
+  },
+  thresholds: {
+    ...endpointThresholds({
+      checkout: { p95: 50, p99: 150, failed: 0.01 },
+      purchase: { p95: 150, p99: 300, failed: 0.01 },
+    }),
+    ...INVARIANT_THRESHOLDS,
+    double_submit_mismatched_ids: ['count==0'],
+    'checks{kind:idempotent}': ['rate==1'],
+  },
+}
+
+export function setup() {
+  const sale = createSale({ items: ITEMS, stock_per_item: 10, per_user_limit: 10 })
+  return { saleId: sale.sale_id, total: sale.units_total, runId: newRunId() }
+}
+
+export default function (data) {
+  const res = checkout(buyerId(data.runId, 'd'), randomItem(ITEMS))
+  if (res.status !== 200) return
+  const code = res.json('code')
+  const answers = purchaseConcurrently(code, BURST)
+  const ids = new Set()
+  for (const r of answers) {
+    if (r.status === 200) ids.add(r.json('purchase_id'))
+    contended.add(errorCode(r) === 'purchase_in_progress')
+  }
+  // Whatever the burst said, asking again settles it: the same id as any 200 in the burst.
+  let settled = purchase(code)
+  for (let i = 0; i < 5 && errorCode(settled) === 'purchase_in_progress'; i++) settled = purchase(code)
+  if (settled.status === 200) ids.add(settled.json('purchase_id'))
+  if (ids.size !== 1) mismatches.add(1)
+  mismatches.add(0)
+  check(ids, { 'one code, one purchase_id': (s) => s.size === 1 }, { kind: 'idempotent' })
+  check(answers, {
+    'burst answers are 200 or 409 purchase_in_progress': (rs) =>
+      rs.every((r) => r.status === 200 || errorCode(r) === 'purchase_in_progress'),
+  }, { kind: 'idempotent' })
+}
+
+export function teardown(data) {
+  checkSaleInvariants(data.saleId, { total: data.total })
+}
+
+export const handleSummary = summaryFor('double-submit')

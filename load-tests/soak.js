@@ -1,0 +1,69 @@
+// Soak: a steady, moderate mix of the whole flow for a long time, to find leaks and drift:
+// latency that creeps up, memory that grows, reservations that expire and never come back.
+import { check, sleep } from 'k6'
+import { Gauge } from 'k6/metrics'
+import { byProfile, newRunId } from './lib/config.js'
+import { checkout, createSale, getHealth, getSale, purchase } from './lib/api.js'
+import { buyerId, randomItem } from './lib/buyers.js'
+import { checkSaleInvariants } from './lib/invariants.js'
+import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
+import { summaryFor } from './lib/summary.js'
+
+const ITEMS = 10_000
+const rssStart = new Gauge('soak_service_rss_start_mb')
+const rssEnd = new Gauge('soak_service_rss_end_mb')
+
+export const options = {
+  scenarios: {
+    soak: {
+      executor: 'constant-arrival-rate',
+      rate: byProfile({ smoke: 20, load: 200, stress: 500 }),
+      timeUnit: '1s',
+      duration: byProfile({ smoke: '30s', load: '30m', stress: '2h' }),
+      preAllocatedVUs: byProfile({ smoke: 20, load: 200, stress: 500 }),
+      maxVUs: byProfile({ smoke: 60, load: 600, stress: 1500 }),
+      gracefulStop: '5s',
+    },
+  },
+  thresholds: {
+    ...endpointThresholds({
+      checkout: { p95: 50, p99: 150, failed: 0.005 },
+      purchase: { p95: 100, p99: 250, failed: 0.005 },
+      sale: { p95: 50, p99: 150, failed: 0.005 },
+    }),
+    ...INVARIANT_THRESHOLDS,
+    'checks{kind:soak}': ['rate>0.99'],
+  },
+}
+
+function rssMb() {
+  const res = getHealth()
+  return res.status === 200 ? res.json('memory.rss_bytes') / 1048576 : NaN
+}
+
+export function setup() {
+  // Short reservations, so expiry and the return of units run all through the soak.
+  const sale = createSale({ items: ITEMS, stock_per_item: 1000, per_user_limit: 10, reservation_ttl_seconds: 10 })
+  return { saleId: sale.sale_id, total: sale.units_total, runId: newRunId(), rss: rssMb() }
+}
+
+export default function (data) {
+  const roll = Math.random()
+  if (roll < 0.1) return void getSale()
+  const res = checkout(buyerId(data.runId, 'o'), randomItem(ITEMS))
+  check(res, { 'checkout: a sale outcome': (r) => [200, 409, 429].includes(r.status) }, { kind: 'soak' })
+  // Half the reservations are bought, half are left to expire.
+  if (res.status !== 200 || roll < 0.55) return
+  sleep(Math.random())
+  const paid = purchase(res.json('code'))
+  check(paid, { 'purchase: purchased': (r) => r.status === 200 }, { kind: 'soak' })
+}
+
+export function teardown(data) {
+  if (!Number.isNaN(data.rss)) rssStart.add(data.rss)
+  const end = rssMb()
+  if (!Number.isNaN(end)) rssEnd.add(end)
+  checkSaleInvariants(data.saleId, { total: data.total })
+}
+
+export const handleSummary = summaryFor('soak')

@@ -1,0 +1,60 @@
+// Spike: a quiet sale, then ten times the traffic in a few seconds (the sale goes live on a
+// popular page), then quiet again. The service may shed load (429, 503 with Retry-After) but
+// must not fall over, and must recover: latency after the spike returns to normal.
+import { check } from 'k6'
+import { byProfile, newRunId } from './lib/config.js'
+import { checkout, createSale, getSale } from './lib/api.js'
+import { buyerId, randomItem } from './lib/buyers.js'
+import { checkSaleInvariants } from './lib/invariants.js'
+import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
+import { summaryFor } from './lib/summary.js'
+
+const ITEMS = 10_000
+const BASE = byProfile({ smoke: 20, load: 200, stress: 500 })
+
+export const options = {
+  scenarios: {
+    spike: {
+      executor: 'ramping-arrival-rate',
+      startRate: BASE,
+      timeUnit: '1s',
+      preAllocatedVUs: byProfile({ smoke: 20, load: 200, stress: 500 }),
+      maxVUs: byProfile({ smoke: 200, load: 2000, stress: 5000 }),
+      stages: byProfile({
+        smoke: [{ target: BASE, duration: '5s' }, { target: BASE * 10, duration: '3s' }, { target: BASE * 10, duration: '7s' }, { target: BASE, duration: '3s' }, { target: BASE, duration: '7s' }],
+        load: [{ target: BASE, duration: '30s' }, { target: BASE * 10, duration: '10s' }, { target: BASE * 10, duration: '1m' }, { target: BASE, duration: '10s' }, { target: BASE, duration: '1m' }],
+        stress: [{ target: BASE, duration: '30s' }, { target: BASE * 20, duration: '10s' }, { target: BASE * 20, duration: '2m' }, { target: BASE, duration: '10s' }, { target: BASE, duration: '1m' }],
+      }),
+      gracefulStop: '5s',
+    },
+  },
+  thresholds: {
+    // Looser than steady state: the spike itself is in these numbers.
+    ...endpointThresholds({
+      checkout: { p95: byProfile({ smoke: 100, load: 250, stress: 500 }), p99: byProfile({ smoke: 250, load: 500, stress: 1000 }), failed: 0.02 },
+      sale: { p95: 100, p99: 250, failed: 0.02 },
+    }),
+    ...INVARIANT_THRESHOLDS,
+    'checks{kind:spike}': ['rate>0.98'],
+  },
+}
+
+export function setup() {
+  const sale = createSale({ items: ITEMS, stock_per_item: 100, per_user_limit: 10 })
+  return { saleId: sale.sale_id, total: sale.units_total, runId: newRunId() }
+}
+
+export default function (data) {
+  if (Math.random() < 0.2) getSale()
+  const res = checkout(buyerId(data.runId, 'k'), randomItem(ITEMS))
+  check(res, {
+    'checkout: answered with a sale outcome': (r) => [200, 409, 429].includes(r.status),
+    'refusals under load say when to retry': (r) => r.status !== 429 || r.headers['Retry-After'] !== undefined,
+  }, { kind: 'spike' })
+}
+
+export function teardown(data) {
+  checkSaleInvariants(data.saleId, { total: data.total })
+}
+
+export const handleSummary = summaryFor('spike')
