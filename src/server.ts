@@ -34,8 +34,9 @@ export async function build(config: Config, options: FastifyServerOptions = serv
  * Listens, and on SIGTERM or SIGINT stops accepting, lets in-flight requests finish, drains the
  * attempt log and closes every client, all within SHUTDOWN_GRACE_MS; past that it exits anyway.
  */
-export async function serve(config: Config): Promise<FastifyInstance> {
+export async function serve(config: Config, onClose?: () => Promise<void>): Promise<FastifyInstance> {
   const fastify = await build(config)
+  if (onClose) fastify.addHook('onClose', onClose)
   let closing = false
   const shutdown = (signal: string) => {
     if (closing) return

@@ -24,11 +24,11 @@ async function main() {
     await local.stop()
     throw err
   }
-  const fastify = await serve(config).catch(async (err) => {
+  // What was started here stops with the service.
+  await serve(config, local.stop).catch(async (err) => {
     await local.stop()
     throw err
   })
-  fastify.addHook('onClose', () => local.stop())
 }
 
 main().catch((err) => {
