@@ -85,15 +85,27 @@ export interface Proxy {
   latencyMs: number
   cut(): Promise<void>
   restore(): Promise<void>
+  /** Holds every chunk from clients until release(): a database that stops answering. */
+  hold(): void
+  release(): void
 }
 
 export async function startProxy(t: Test, target: { host: string; port: number }): Promise<Proxy> {
   const sockets = new Set<Socket>()
   let server: Server | undefined
+  let held: (() => void)[] | undefined
   const port = await freePort()
   const proxy: Proxy = {
     port,
     latencyMs: 0,
+    hold() {
+      held ??= []
+    },
+    release() {
+      const pending = held ?? []
+      held = undefined
+      for (const send of pending) send()
+    },
     async restore() {
       if (server) return
       server = createServer((client) => {
@@ -108,8 +120,10 @@ export async function startProxy(t: Test, target: { host: string; port: number }
         client.on('error', drop).on('close', drop)
         upstream.on('error', drop).on('close', drop)
         client.on('data', (chunk) => {
-          if (proxy.latencyMs === 0) upstream.write(chunk)
-          else setTimeout(() => upstream.write(chunk), proxy.latencyMs)
+          const send = () => void upstream.write(chunk)
+          if (held) held.push(send)
+          else if (proxy.latencyMs === 0) send()
+          else setTimeout(send, proxy.latencyMs)
         })
         upstream.pipe(client)
       })

@@ -1,0 +1,71 @@
+import t from 'tap'
+import postgres from 'postgres'
+import { createTestDatabase } from '../helpers/services.js'
+import { createSale, httpClient, startRedis, startService, waitFor } from '../helpers/fault-processes.js'
+
+t.test('Redis outage: 503 at once, /health 503, recovery on its own', async (t) => {
+  const db = await createTestDatabase()
+  t.teardown(() => db.drop())
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+  t.teardown(() => sql.end())
+  const redis = await startRedis(t)
+  const service = await startService(t, {
+    DATABASE_URL: db.url, REDIS_URL: redis.url, REDLOCK_REDIS_URLS: `${redis.url}/0`, SALE_REFRESH_MS: '200',
+  })
+  const call = httpClient(t, service.base)
+  const hasHealth = (await call('GET', '/health')).status !== 404
+  if (!hasHealth) t.comment('no /health route in this build: its assertions are skipped')
+
+  await createSale(call, { items: 50, stock_per_item: 1, per_user_limit: 50 })
+  const before = await call('POST', '/checkout?user_id=early&id=1')
+  t.equal(before.status, 200, 'checkout works before the outage')
+  if (hasHealth) t.equal((await call('GET', '/health')).status, 200, '/health is 200 while Redis is up')
+
+  await redis.kill()
+  const during = []
+  for (let i = 0; i < 20; i++) {
+    during.push(await call('POST', `/checkout?user_id=u${i}&id=${i + 2}`))
+    during.push(await call('POST', `/purchase?code=${before.body.code}`))
+  }
+  t.same([...new Set(during.map((r) => r.status))], [503], 'every checkout and purchase answers 503')
+  t.ok(during.every((r) => r.body.error === 'unavailable' && r.headers['retry-after'] !== undefined),
+    '503 unavailable with Retry-After')
+  t.ok(during.every((r) => !/redis|ECONN|stack|at /i.test(JSON.stringify(r.body))), 'no internal detail leaks')
+  const slowest = Math.max(...during.map((r) => r.ms))
+  t.comment(`slowest 503 during the outage: ${slowest.toFixed(1)} ms over ${during.length} requests`)
+  t.ok(slowest < 1_500, 'answered at once, not after a hang')
+  if (hasHealth) {
+    const cutAt = Date.now()
+    const health = await waitFor('/health 503', async () => {
+      const h = await call('GET', '/health')
+      return h.status === 503 ? h : undefined
+    }, 10_000)
+    t.pass(`/health turns 503 within ${Date.now() - cutAt} ms`)
+    t.not(health.body?.dependencies?.redis?.status, 'up', 'and names Redis as the dependency down')
+  }
+
+  // Back with an empty Redis (no persistence): the service reloads the sale from Postgres.
+  const back = Date.now()
+  await redis.start()
+  let refusedWhileRecovering = 0
+  const recovered = await waitFor('checkout answers again', async () => {
+    const r = await call('POST', '/checkout?user_id=late&id=30')
+    if (r.status === 503) refusedWhileRecovering++
+    return r.status === 200 ? r : undefined
+  }, 15_000)
+  const recoveryMs = Date.now() - back
+  t.comment(`Redis back to first successful checkout: ${recoveryMs} ms`)
+  t.ok(recoveryMs < 10_000, 'recovers on its own within seconds')
+  t.equal((await call('POST', `/purchase?code=${recovered.body.code}`)).status, 200, 'purchase works again')
+  if (hasHealth) await waitFor('/health 200 again', async () => (await call('GET', '/health')).status === 200, 10_000)
+  const lost = await call('POST', `/purchase?code=${before.body.code}`)
+  t.equal(lost.status, 404, 'a reservation held only by the lost Redis is gone (documented limit), answered 404 not 5xx')
+
+  // The 20 checkouts refused during the outage are attempts too: they reach Postgres.
+  const rows = await waitFor('outage attempts persisted', async () => {
+    const [{ n }] = await sql`SELECT count(*)::int AS n FROM checkout_attempts WHERE result = 'error'`
+    return n >= 20 + refusedWhileRecovering ? n : undefined
+  }, 10_000)
+  t.equal(rows, 20 + refusedWhileRecovering, 'every checkout refused during the outage is in checkout_attempts as an error')
+  t.equal((await service.stop('SIGTERM')).code, 0, 'shuts down cleanly')
+})
