@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ROOT } from '../../src/paths.js'
+
+export interface QueryResult {
+  status: 'success' | 'error'
+  error?: string
+  data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] }
+}
+
+export interface Prometheus {
+  url: string
+  query(expr: string): Promise<QueryResult>
+  api<T>(path: string): Promise<T>
+  stop(): Promise<void>
+}
+
+/** A TCP port nobody listens on right now (on loopback). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * Starts Debian's `prometheus` on a free loopback port with the project's rule files, scraping
+ * `target` as job `flashsale` every second and evaluating rules every second.
+ */
+export async function startPrometheus(target: string): Promise<Prometheus> {
+  const dir = await mkdtemp(join(tmpdir(), 'flashsale-prom-'))
+  const port = await freePort()
+  const config = {
+    global: { scrape_interval: '1s', evaluation_interval: '1s', scrape_timeout: '1s' },
+    rule_files: [join(ROOT, 'prometheus', 'rules', '*.yml')],
+    scrape_configs: [{ job_name: 'flashsale', static_configs: [{ targets: [target] }] }],
+  }
+  // JSON is YAML: no YAML library needed to write the config.
+  await writeFile(join(dir, 'prometheus.yml'), JSON.stringify(config))
+  const child = spawn('prometheus', [
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (b) => (stderr = (stderr + b).slice(-4000)))
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const url = `http://127.0.0.1:${port}`
+
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    await exited
+    await rm(dir, { recursive: true, force: true })
+  }
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`)
+    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false)
+    if (ok) break
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error(`prometheus not ready in time: ${stderr}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const api = async <T>(path: string): Promise<T> => (await fetch(`${url}${path}`)).json() as Promise<T>
+  return {
+    url,
+    api,
+    query: (expr) => api<QueryResult>(`/api/v1/query?query=${encodeURIComponent(expr)}`),
+    stop,
+  }
+}
