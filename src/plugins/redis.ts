@@ -40,20 +40,20 @@ export function defineScripts(redis: Redis): FlashRedis {
  * unreachable (no offline queue), and a command that gets no answer times out, so a request
  * never hangs on Redis.
  */
-export function redisOptions(commandTimeout: number): RedisOptions {
+export function redisOptions(commandTimeout: number, autoPipelining = true): RedisOptions {
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout,
     connectTimeout: 2_000,
-    enableAutoPipelining: true,
+    enableAutoPipelining: autoPipelining,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
   }
 }
 
 /** Opens a connection and waits until it is ready, failing loudly when Redis is unreachable. */
-export async function connectRedis(url: string, commandTimeout: number): Promise<Redis> {
-  const redis = new Redis(url, { ...redisOptions(commandTimeout), lazyConnect: true })
+export async function connectRedis(url: string, commandTimeout: number, autoPipelining = true): Promise<Redis> {
+  const redis = new Redis(url, { ...redisOptions(commandTimeout, autoPipelining), lazyConnect: true })
   try {
     await redis.connect()
   } catch (err) {

@@ -42,28 +42,31 @@ async function isBusy(err: unknown): Promise<boolean> {
  */
 export default fp(
   async function redlockPlugin(fastify) {
-    const { REDLOCK_REDIS_URLS, REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, LOCK_TTL_MS, LOCK_RETRY_COUNT, LOCK_RETRY_DELAY_MS } =
+    const { REDLOCK_REDIS_URLS, REDIS_COMMAND_TIMEOUT_MS, LOCK_TTL_MS, LOCK_RETRY_COUNT, LOCK_RETRY_DELAY_MS } =
       fastify.config
     const log = fastify.log.child({ component: 'redlock' })
     const { lock: meters } = fastify.meters
 
+    // Connections of the lock's own, even to the main Redis: Redlock defines its scripts on a
+    // client at first use, which must not meet an auto-pipeline that is already open.
     // A minority of lock nodes may be down at start: the quorum is what must be reachable.
     const own: Redis[] = []
     const settled = await Promise.allSettled(
-      REDLOCK_REDIS_URLS.map((url) => (url === REDIS_URL ? fastify.redis : connectRedis(url, REDIS_COMMAND_TIMEOUT_MS))),
+      REDLOCK_REDIS_URLS.map((url) => connectRedis(url, REDIS_COMMAND_TIMEOUT_MS, false)),
     )
     const clients = settled.map((s, i) => {
       if (s.status === 'fulfilled') {
-        if (s.value !== fastify.redis) own.push(s.value)
+        own.push(s.value)
         return s.value
       }
       const url = REDLOCK_REDIS_URLS[i]!
       log.warn({ node: redactUrl(url), err: s.reason }, 'lock node unreachable at start; will keep trying')
-      const retrying = new Redis(url, redisOptions(REDIS_COMMAND_TIMEOUT_MS))
-      retrying.on('error', () => {})
+      const retrying = new Redis(url, redisOptions(REDIS_COMMAND_TIMEOUT_MS, false))
       own.push(retrying)
       return retrying
     })
+    // Node failures surface through the lock attempts (and the redlock `error` event below).
+    for (const c of own) c.on('error', () => {})
     const quorum = Math.floor(clients.length / 2) + 1
     if (settled.filter((s) => s.status === 'fulfilled').length < quorum) {
       for (const c of own) c.disconnect()
@@ -132,5 +135,5 @@ export default fp(
       for (const c of own) await c.quit().catch(() => c.disconnect())
     })
   },
-  { name: 'redlock', dependencies: ['config', 'metrics', 'redis'], fastify: '5.x' },
+  { name: 'redlock', dependencies: ['config', 'metrics'], fastify: '5.x' },
 )
