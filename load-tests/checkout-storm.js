@@ -3,7 +3,7 @@
 import { check } from 'k6'
 import { Counter } from 'k6/metrics'
 import { byProfile, newRunId } from './lib/config.js'
-import { checkout, createSale, errorCode } from './lib/api.js'
+import { checkout, startOwnSale, errorCode } from './lib/api.js'
 import { buyerId } from './lib/buyers.js'
 import { checkSaleInvariants } from './lib/invariants.js'
 import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
@@ -41,8 +41,7 @@ export const options = {
 
 export function setup() {
   // One hot item; a buyer may take one unit only.
-  const sale = createSale({ items: 1, stock_per_item: HOT_STOCK, per_user_limit: 1 })
-  return { saleId: sale.sale_id, total: sale.units_total, runId: newRunId() }
+  return startOwnSale({ items: 1, stock_per_item: HOT_STOCK, per_user_limit: 1 }, newRunId())
 }
 
 export default function (data) {

@@ -4,7 +4,7 @@
 import { check } from 'k6'
 import { Counter, Rate } from 'k6/metrics'
 import { byProfile, newRunId } from './lib/config.js'
-import { checkout, createSale, errorCode, purchase, purchaseConcurrently } from './lib/api.js'
+import { checkout, startOwnSale, errorCode, purchase, purchaseConcurrently } from './lib/api.js'
 import { buyerId, randomItem } from './lib/buyers.js'
 import { checkSaleInvariants } from './lib/invariants.js'
 import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
@@ -39,8 +39,7 @@ export const options = {
 }
 
 export function setup() {
-  const sale = createSale({ items: ITEMS, stock_per_item: 10, per_user_limit: 10 })
-  return { saleId: sale.sale_id, total: sale.units_total, runId: newRunId() }
+  return startOwnSale({ items: ITEMS, stock_per_item: 10, per_user_limit: 10 }, newRunId())
 }
 
 export default function (data) {

@@ -3,7 +3,7 @@
 import { check, sleep } from 'k6'
 import { Counter } from 'k6/metrics'
 import { byProfile, newRunId } from './lib/config.js'
-import { checkout, createSale, errorCode, getItems, purchase } from './lib/api.js'
+import { checkout, startOwnSale, errorCode, getItems, purchase } from './lib/api.js'
 import { buyerId, randomItem } from './lib/buyers.js'
 import { checkSaleInvariants } from './lib/invariants.js'
 import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
@@ -38,8 +38,7 @@ export const options = {
 }
 
 export function setup() {
-  const sale = createSale({ items: ITEMS, stock_per_item: 1, per_user_limit: 10 })
-  return { saleId: sale.sale_id, total: sale.units_total, runId: newRunId() }
+  return startOwnSale({ items: ITEMS, stock_per_item: 1, per_user_limit: 10 }, newRunId())
 }
 
 export default function (data) {

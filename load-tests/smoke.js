@@ -2,7 +2,7 @@
 //   k6 run -e BASE_URL=http://localhost:3000 -e ADMIN_TOKEN=... load-tests/smoke.js
 import { check, sleep } from 'k6'
 import { byProfile, newRunId } from './lib/config.js'
-import { checkout, createSale, getItems, getSale, purchase } from './lib/api.js'
+import { checkout, startOwnSale, getItems, getSale, purchase } from './lib/api.js'
 import { buyerId, randomItem } from './lib/buyers.js'
 import { checkSaleInvariants } from './lib/invariants.js'
 import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
@@ -32,8 +32,7 @@ export const options = {
 }
 
 export function setup() {
-  const sale = createSale({ items: ITEMS, stock_per_item: 100, per_user_limit: 10 })
-  return { saleId: sale.sale_id, total: sale.units_total, runId: newRunId() }
+  return startOwnSale({ items: ITEMS, stock_per_item: 100, per_user_limit: 10 }, newRunId())
 }
 
 export default function (data) {

@@ -3,7 +3,7 @@
 // must not fall over, and must recover: latency after the spike returns to normal.
 import { check } from 'k6'
 import { byProfile, newRunId } from './lib/config.js'
-import { checkout, createSale, getSale } from './lib/api.js'
+import { checkout, startOwnSale, getSale } from './lib/api.js'
 import { buyerId, randomItem } from './lib/buyers.js'
 import { checkSaleInvariants } from './lib/invariants.js'
 import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
@@ -40,8 +40,7 @@ export const options = {
 }
 
 export function setup() {
-  const sale = createSale({ items: ITEMS, stock_per_item: 100, per_user_limit: 10 })
-  return { saleId: sale.sale_id, total: sale.units_total, runId: newRunId() }
+  return startOwnSale({ items: ITEMS, stock_per_item: 100, per_user_limit: 10 }, newRunId())
 }
 
 export default function (data) {

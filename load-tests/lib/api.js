@@ -60,3 +60,9 @@ export function errorCode(res) {
     return ''
   }
 }
+
+/** setup()'s usual work: a sale of the scenario's own, and what the iterations need to know. */
+export function startOwnSale(body, runId) {
+  const sale = createSale(body)
+  return { saleId: sale.sale_id, total: sale.units_total, runId }
+}
