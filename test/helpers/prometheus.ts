@@ -52,16 +52,22 @@ export async function startPrometheus(target: string): Promise<Prometheus> {
   ], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (b) => (stderr = (stderr + b).slice(-4000)))
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  let failed: Error | undefined
+  child.once('error', (err) => {
+    failed = new Error(`cannot run prometheus (Debian package: prometheus): ${err.message}`)
+  })
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
   const url = `http://127.0.0.1:${port}`
 
   const stop = async () => {
+    if (failed) return
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
     await exited
     await rm(dir, { recursive: true, force: true })
   }
   const deadline = Date.now() + 20_000
   for (;;) {
+    if (failed) throw failed
     if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`)
     const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false)
     if (ok) break
