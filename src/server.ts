@@ -47,7 +47,11 @@ export async function serve(config: Config, onClose?: () => Promise<void>): Prom
       process.exit(1)
     }, config.SHUTDOWN_GRACE_MS)
     force.unref()
-    fastify.close().then(
+    // close() waits for every connection, and keep-alive clients never hang up on their own:
+    // close each one as soon as its in-flight request is answered.
+    const idle = setInterval(() => fastify.server.closeIdleConnections(), 50)
+    idle.unref()
+    fastify.close().finally(() => clearInterval(idle)).then(
       () => fastify.log.info('shut down cleanly'),
       (err) => {
         fastify.log.error({ err }, 'error while shutting down')

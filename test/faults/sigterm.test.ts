@@ -1,0 +1,53 @@
+import t from 'tap'
+import postgres from 'postgres'
+import { createTestDatabase } from '../helpers/services.js'
+import {
+  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor,
+} from '../helpers/fault-processes.js'
+import { saleKeys } from '../../src/sale/keys.js'
+
+const GRACE_MS = 8_000
+
+t.test('SIGTERM under load: in-flight requests complete, attempt log drained, exit within grace', async (t) => {
+  const db = await createTestDatabase()
+  t.teardown(() => db.drop())
+  const sql = postgres(db.url, { max: 1, onnotice: () => {} })
+  t.teardown(() => sql.end())
+  const redis = await startRedis(t)
+  const proxy = await startProxy(t, proxyTarget(db.url))
+  const service = await startService(t, {
+    DATABASE_URL: viaProxy(db.url, proxy), REDIS_URL: redis.url, REDLOCK_REDIS_URLS: `${redis.url}/0`,
+    SHUTDOWN_GRACE_MS: String(GRACE_MS),
+  })
+  const call = httpClient(t, service.base, 128)
+  const saleId = await createSale(call, { items: 400, stock_per_item: 1, per_user_limit: 10 })
+
+  const reserved = await Promise.all(Array.from({ length: 30 }, (_, i) => call('POST', `/checkout?user_id=p${i}&id=${i + 1}`)))
+  const codes = reserved.map((r) => r.body.code as string)
+
+  // A slow database keeps purchases in flight; a burst of checkouts fills the attempt log.
+  proxy.latencyMs = 400
+  const purchases = codes.map((c) => call('POST', `/purchase?code=${c}`))
+  await waitFor('purchases mid-commit', async () => (await reservationStates(redis.client, saleKeys('fs', saleId).res)).C >= 20)
+  const burst = await Promise.all(Array.from({ length: 300 }, (_, i) => call('POST', `/checkout?user_id=b${i % 40}&id=${(i % 370) + 31}`)))
+  const backlog = await redis.client.xlen(saleKeys('fs', saleId).log)
+
+  const termAt = Date.now()
+  service.signal('SIGTERM')
+  const answered = await Promise.allSettled(purchases)
+  const exit = await service.exited
+  const exitMs = Date.now() - termAt
+  t.comment(`attempt stream backlog at SIGTERM: ${backlog}; exit ${exitMs} ms after SIGTERM (grace ${GRACE_MS} ms)`)
+
+  const statuses = answered.map((a) => (a.status === 'fulfilled' ? a.value.status : String(a.reason)))
+  t.same(statuses, codes.map(() => 200), 'every purchase in flight at SIGTERM completes with 200')
+  t.equal(exit.code, 0, 'exits cleanly')
+  if (exit.code !== 0) t.comment(service.output().slice(-4000))
+  t.ok(exitMs < GRACE_MS, 'within the grace period')
+
+  const [{ n }] = await sql`SELECT count(*)::int AS n FROM checkout_attempts`
+  t.equal(n, reserved.length + burst.length, 'every checkout attempt answered is in Postgres after exit')
+  t.equal(await redis.client.xlen(saleKeys('fs', saleId).log), 0, 'the attempt stream is empty')
+  const [{ p }] = await sql`SELECT count(*)::int AS p FROM purchases`
+  t.equal(p, codes.length, 'every purchase committed')
+})
