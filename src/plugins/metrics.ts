@@ -120,14 +120,21 @@ function createMeters(registry: client.Registry) {
     name: 'flashsale_db_pool_connections', help: 'Postgres pool connections by state.', labelNames: ['state'], registers,
     collect: () => onScrape.pool?.(),
   })
+  // The registry collects every metric at once: sold and reserved wait for the read that total starts.
+  let saleRead: Promise<void> | undefined
   const units = {
     // Registered first: its scrape reads the sale once and sets all three.
     total: new client.Gauge({
       name: 'flashsale_sale_units_total', help: 'Units on sale in the current sale.', registers,
-      collect: () => onScrape.sale?.(),
+      // A failed read (counted in flashsale_redis_errors_total) keeps the last values and the scrape.
+      collect: () => (saleRead = onScrape.sale?.().catch(() => {})),
     }),
-    sold: new client.Gauge({ name: 'flashsale_sale_units_sold', help: 'Units sold in the current sale.', registers }),
-    reserved: new client.Gauge({ name: 'flashsale_sale_units_reserved', help: 'Units reserved, not yet bought or expired.', registers }),
+    sold: new client.Gauge({
+      name: 'flashsale_sale_units_sold', help: 'Units sold in the current sale.', registers, collect: () => saleRead,
+    }),
+    reserved: new client.Gauge({
+      name: 'flashsale_sale_units_reserved', help: 'Units reserved, not yet bought or expired.', registers, collect: () => saleRead,
+    }),
   }
   const saleInfo = new client.Gauge({
     name: 'flashsale_sale_active', help: '1 while a sale is running.', registers,

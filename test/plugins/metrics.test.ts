@@ -1,0 +1,159 @@
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { buildTestApp, eventually } from '../helpers/app.js'
+import { CHECKOUT_RESULTS, LOCK_TYPES, PURCHASE_RESULTS, QUERIES, REDIS_COMMANDS } from '../../src/plugins/metrics.js'
+
+interface Sample {
+  name: string
+  labels: Record<string, string>
+  value: number
+}
+
+/** Parses Prometheus text exposition into samples (comments skipped). */
+function parse(text: string): Sample[] {
+  const out: Sample[] = []
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (!m) throw new Error(`unparsable exposition line: ${line}`)
+    const labels: Record<string, string> = {}
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!
+    out.push({ name: m[1]!, labels, value: Number(m[3]) })
+  }
+  return out
+}
+
+async function scrape(app: FastifyInstance): Promise<Sample[]> {
+  const res = await app.inject('/metrics')
+  if (res.statusCode !== 200) throw new Error(`/metrics answered ${res.statusCode}`)
+  return parse(res.body)
+}
+
+/** Sum of the samples of `name` whose labels include `match`. */
+function total(samples: Sample[], name: string, match: Record<string, string> = {}): number {
+  return samples
+    .filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v))
+    .reduce((n, s) => n + s.value, 0)
+}
+
+/** Every metric the contract names; histograms by their _count series. */
+const CONTRACT_SERIES = [
+  'http_request_duration_seconds_count',
+  'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes', 'process_resident_memory_bytes',
+  'flashsale_event_loop_utilization', 'flashsale_db_pool_connections',
+  'flashsale_checkout_attempts_total', 'flashsale_purchase_attempts_total',
+  'flashsale_sale_units_total', 'flashsale_sale_units_sold', 'flashsale_sale_units_reserved',
+  'flashsale_reservations_expired_total',
+  'flashsale_lock_acquire_total', 'flashsale_lock_wait_seconds_count', 'flashsale_lock_hold_seconds_count',
+  'flashsale_redis_command_duration_seconds_count', 'flashsale_db_query_duration_seconds_count',
+]
+
+/** The only values these labels may take: fixed sets, never ids. */
+const ALLOWED: Record<string, Set<string>> = {
+  result: new Set([...CHECKOUT_RESULTS, ...PURCHASE_RESULTS, 'acquired', 'busy', 'error']),
+  lock_type: new Set(LOCK_TYPES),
+  command: new Set(REDIS_COMMANDS),
+  query: new Set(QUERIES),
+  method: new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']),
+  state: new Set(['max', 'busy', 'waiting', 'idle']),
+}
+
+t.test('every contract metric is exposed, moves with traffic, and no label carries an id', async (t) => {
+  const { app, createSale } = await buildTestApp(t, { LOCK_RETRY_COUNT: 0 })
+  const post = (url: string) => app.inject({ method: 'POST', url })
+
+  t.equal((await post('/checkout?user_id=early&id=1')).json().error, 'sale_not_active')
+  const saleId = await createSale({ items: 40, stock_per_item: 1, per_user_limit: 2, reservation_ttl_seconds: 1 })
+  const before = await scrape(app)
+
+  // Checkouts: success, sold_out, user_limit, item_not_found, invalid.
+  const codes: string[] = []
+  for (let i = 1; i <= 20; i++) codes.push((await post(`/checkout?user_id=buyer-${i}&id=${i}`)).json().code)
+  t.equal((await post('/checkout?user_id=late&id=1')).statusCode, 409)
+  await post('/checkout?user_id=buyer-1&id=21')
+  t.equal((await post('/checkout?user_id=buyer-1&id=22')).statusCode, 429)
+  t.equal((await post('/checkout?user_id=x&id=9999')).statusCode, 404)
+  t.equal((await post('/checkout?user_id=bad!&id=1')).statusCode, 400)
+
+  // Purchases: success, replay, code_not_found; then lock contention on fresh codes.
+  t.equal((await post(`/purchase?code=${codes[0]}`)).statusCode, 200)
+  t.equal((await post(`/purchase?code=${codes[0]}`)).statusCode, 200)
+  t.equal((await post(`/purchase?code=${saleId}-${'0'.repeat(32)}`)).statusCode, 404)
+  let next = 1
+  await eventually(async () => {
+    const code = codes[next++]
+    if (code === undefined) throw new Error('no lock contention in any round')
+    const replies = await Promise.all(Array.from({ length: 8 }, () => post(`/purchase?code=${code}`)))
+    return replies.some((r) => r.statusCode === 409)
+  })
+  // An expired reservation: once the sweeper has returned its unit, the purchase answers 410.
+  await eventually(async () => (await app.inject('/sale')).json().units_reserved === 0, 15_000)
+  t.equal((await post(`/purchase?code=${codes[19]}`)).statusCode, 410)
+  // A URL no route matches must not become a series.
+  t.equal((await app.inject('/no/such/route/12345?user_id=leak')).statusCode, 404)
+
+  const after = await scrape(app)
+  const names = new Set(after.map((s) => s.name))
+  for (const name of CONTRACT_SERIES) t.ok(names.has(name), `${name} is exposed`)
+
+  const moved = (name: string, match: Record<string, string>) =>
+    t.ok(total(after, name, match) > total(before, name, match), `${name}${JSON.stringify(match)} moved`)
+  for (const result of ['success', 'sold_out', 'user_limit', 'item_not_found', 'invalid']) {
+    moved('flashsale_checkout_attempts_total', { result })
+  }
+  t.ok(total(after, 'flashsale_checkout_attempts_total', { result: 'sale_not_active' }) >= 1, 'sale_not_active counted')
+  for (const result of ['success', 'replay', 'code_not_found', 'code_expired', 'lock_busy']) {
+    moved('flashsale_purchase_attempts_total', { result })
+  }
+  moved('flashsale_lock_acquire_total', { lock_type: 'purchase', result: 'acquired' })
+  moved('flashsale_lock_acquire_total', { lock_type: 'purchase', result: 'busy' })
+  moved('flashsale_lock_wait_seconds_count', { lock_type: 'purchase' })
+  moved('flashsale_lock_hold_seconds_count', { lock_type: 'purchase' })
+  moved('flashsale_redis_command_duration_seconds_count', { command: 'checkout' })
+  moved('flashsale_redis_command_duration_seconds_count', { command: 'purchase_begin' })
+  moved('flashsale_db_query_duration_seconds_count', { query: 'purchase_insert' })
+  moved('http_request_duration_seconds_count', { route: '/checkout', method: 'POST', status_code: '200' })
+  moved('http_request_duration_seconds_count', { route: '/purchase', method: 'POST', status_code: '409' })
+  moved('flashsale_reservations_expired_total', {})
+
+  const sold = total(after, 'flashsale_purchase_attempts_total', { result: 'success' })
+  t.equal(total(after, 'flashsale_sale_units_total'), 40, 'units on sale, read at scrape time')
+  t.equal(total(after, 'flashsale_sale_units_sold'), sold, `units sold match successful purchases (${sold})`)
+  t.equal(total(after, 'flashsale_sale_units_reserved'), 0, 'every unbought reservation has expired')
+  const elu = total(after, 'flashsale_event_loop_utilization')
+  t.ok(elu >= 0 && elu <= 1, `event loop utilization in [0, 1]: ${elu}`)
+  t.equal(total(after, 'flashsale_db_pool_connections', { state: 'max' }), app.config.DB_POOL_MAX)
+
+  // Label hygiene: fixed sets only, routes are patterns, nothing looks like a code or a user.
+  const routes = new Set(after.filter((s) => s.labels.route !== undefined).map((s) => s.labels.route!))
+  t.same([...routes].filter((r) => r.includes('?') || /\d/.test(r)), [], 'route labels are patterns, never raw URLs')
+  t.notOk(routes.has('/no/such/route/12345'), 'unmatched URLs are not recorded')
+  const leaks: string[] = []
+  for (const s of after) {
+    for (const [k, v] of Object.entries(s.labels)) {
+      if (ALLOWED[k] && !ALLOWED[k].has(v)) leaks.push(`${s.name} ${k}=${v}`)
+      if (/[0-9a-f]{32}|buyer-|early|late|leak/.test(v)) leaks.push(`${s.name} ${k}=${v}`)
+    }
+  }
+  t.same(leaks, [], 'no label carries an id, a code or a raw URL')
+})
+
+t.test('the series count stays bounded: new buyers, items and codes add no series', async (t) => {
+  const { app, createSale } = await buildTestApp(t)
+  await createSale({ items: 200, stock_per_item: 1, per_user_limit: 1 })
+  const round = async (from: number) => {
+    for (let i = from; i < from + 50; i++) {
+      const { code } = (await app.inject({ method: 'POST', url: `/checkout?user_id=u${i}&id=${i + 1}` })).json()
+      await app.inject({ method: 'POST', url: `/purchase?code=${code}` })
+      await app.inject({ method: 'POST', url: `/checkout?user_id=u${i}&id=${i + 2}` })
+    }
+    // Metrics that depend only on time (GC, event loop) are left out of the count.
+    return (await scrape(app)).filter((s) => s.name.startsWith('flashsale_') || s.name.startsWith('http_')).length
+  }
+  // The first round also brings the series that scrapes and background work create.
+  await round(0)
+  const second = await round(50)
+  const third = await round(100)
+  t.ok(second > 50, `series after the second round: ${second}`)
+  t.equal(third, second, 'another round of other buyers, items and codes adds no series')
+})
