@@ -69,7 +69,7 @@ t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sol
   let last = {}
   const settled = await waitFor('stranded reservations settled', async () => {
     const s = await states()
-    const [{ n }] = await sql`SELECT count(*)::int AS n FROM purchases`
+    const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases`)[0]!
     const sold = Number(await redis.client.hget(keys.meta, 'sold'))
     last = { ...s, rows: n, sold }
     return s.C === 0 && sold === n ? { ...s, rows: n as number } : undefined
@@ -99,7 +99,7 @@ t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sol
     const pid = answered.get(codes[i]!)
     if (pid !== undefined && r.body.purchase_id !== pid) t.fail(`replay of ${codes[i]} changed its purchase_id`)
   }
-  const [{ n, d }] = await sql`SELECT count(*)::int AS n, count(DISTINCT item_id)::int AS d FROM purchases`
+  const { n, d } = (await sql<{ n: number; d: number }[]>`SELECT count(*)::int AS n, count(DISTINCT item_id)::int AS d FROM purchases`)[0]!
   t.equal(n, UNITS, 'one row per unit')
   t.equal(d, UNITS, 'one row per item of stock 1')
   const sale = await call2('GET', '/sale')

@@ -51,12 +51,12 @@ t.test('Postgres outage: checkout goes on, purchase 503, no attempt lost, catch-
     await waitFor('/health 503', async () => (await call('GET', '/health')).status === 503, 10_000)
     t.pass(`/health turns 503 within ${Date.now() - cutAt} ms`)
   }
-  const [{ n: duringRows }] = await sql`SELECT count(*)::int AS n FROM checkout_attempts`
+  const { n: duringRows } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts`)[0]!
 
   const back = Date.now()
   await proxy.restore()
   const caughtUp = await waitFor('every attempt persisted', async () => {
-    const [{ n }] = await sql`SELECT count(*)::int AS n FROM checkout_attempts`
+    const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts`)[0]!
     return n === attempts ? n : undefined
   }, 15_000)
   t.comment(`attempts in Postgres when cut: ${duringRows}; all ${caughtUp} persisted ${Date.now() - back} ms after restore`)
@@ -68,7 +68,7 @@ t.test('Postgres outage: checkout goes on, purchase 503, no attempt lost, catch-
   t.comment(`purchase latency after restore: median ${ms[ms.length >> 1]!.toFixed(0)} ms, max ${ms.at(-1)!.toFixed(0)} ms`)
   t.ok(recoveredMs < 30_000, 'purchases catch up within the bound')
   t.same(bought.filter((r) => r.status !== 200).map((r) => r.body), [], 'every reservation, refused ones included, is bought after')
-  const [{ n, d }] = await sql`SELECT count(*)::int AS n, count(DISTINCT code)::int AS d FROM purchases`
+  const { n, d } = (await sql<{ n: number; d: number }[]>`SELECT count(*)::int AS n, count(DISTINCT code)::int AS d FROM purchases`)[0]!
   t.equal(n, codes.length + 1, 'one purchase row per reservation')
   t.equal(d, n, 'no code twice')
   t.comment(`Postgres back to every purchase committed: ${recoveredMs} ms`)

@@ -63,7 +63,7 @@ t.test('Redis outage: 503 at once, /health 503, recovery on its own', async (t) 
 
   // The 20 checkouts refused during the outage are attempts too: they reach Postgres.
   const rows = await waitFor('outage attempts persisted', async () => {
-    const [{ n }] = await sql`SELECT count(*)::int AS n FROM checkout_attempts WHERE result = 'error'`
+    const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts WHERE result = 'error'`)[0]!
     return n >= 20 + refusedWhileRecovering ? n : undefined
   }, 10_000)
   t.equal(rows, 20 + refusedWhileRecovering, 'every checkout refused during the outage is in checkout_attempts as an error')

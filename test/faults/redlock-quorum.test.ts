@@ -44,7 +44,7 @@ t.test('Redlock over 3 nodes: one down, purchases go on; two down, they fail fas
   t.comment(`a node back to purchases going on: ${Date.now() - back} ms`)
   const rest = await Promise.all(codes.slice(20).map(buy))
   t.same([...new Set(rest.map((r) => r.status))], [200], 'with the quorum back every refused code is bought')
-  const [{ n, d }] = await sql`SELECT count(*)::int AS n, count(DISTINCT code)::int AS d FROM purchases`
+  const { n, d } = (await sql<{ n: number; d: number }[]>`SELECT count(*)::int AS n, count(DISTINCT code)::int AS d FROM purchases`)[0]!
   t.equal(n, 40, 'one row per code')
   t.equal(d, 40)
 })

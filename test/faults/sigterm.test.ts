@@ -45,9 +45,9 @@ t.test('SIGTERM under load: in-flight requests complete, attempt log drained, ex
   if (exit.code !== 0) t.comment(service.output().slice(-4000))
   t.ok(exitMs < GRACE_MS, 'within the grace period')
 
-  const [{ n }] = await sql`SELECT count(*)::int AS n FROM checkout_attempts`
+  const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts`)[0]!
   t.equal(n, reserved.length + burst.length, 'every checkout attempt answered is in Postgres after exit')
   t.equal(await redis.client.xlen(saleKeys('fs', saleId).log), 0, 'the attempt stream is empty')
-  const [{ p }] = await sql`SELECT count(*)::int AS p FROM purchases`
+  const { p } = (await sql<{ p: number }[]>`SELECT count(*)::int AS p FROM purchases`)[0]!
   t.equal(p, codes.length, 'every purchase committed')
 })
