@@ -6,6 +6,17 @@ import { lockResource } from '../../src/sale/keys.js'
 import { buildTestApp, eventually } from '../helpers/app.js'
 import { startPrometheus, type QueryResult } from '../helpers/prometheus.js'
 
+/** The metric names the contract promises (histograms as their _count series). */
+const CONTRACT_METRICS = [
+  'http_request_duration_seconds_count', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes',
+  'process_resident_memory_bytes', 'nodejs_gc_duration_seconds_count', 'flashsale_event_loop_utilization',
+  'flashsale_db_pool_connections', 'flashsale_checkout_attempts_total', 'flashsale_purchase_attempts_total',
+  'flashsale_sale_units_total', 'flashsale_sale_units_sold', 'flashsale_sale_units_reserved',
+  'flashsale_reservations_expired_total', 'flashsale_lock_acquire_total', 'flashsale_lock_wait_seconds_count',
+  'flashsale_lock_hold_seconds_count', 'flashsale_lock_lost_total', 'flashsale_redis_command_duration_seconds_count',
+  'flashsale_db_query_duration_seconds_count',
+]
+
 /** What a dashboard asks Prometheus, with Grafana's variables as the proof run sets them. */
 function dashboardQueries(): { where: string; expr: string }[] {
   const dir = join(ROOT, 'grafana', 'dashboards')
@@ -125,6 +136,21 @@ t.test('a real Prometheus scraping the service under mixed traffic evaluates eve
     }
     const firing = await prom.query('ALERTS{alertname=~"FlashsaleDown|FlashsaleRedisDown|FlashsalePostgresDown"}')
     t.same(firing.data?.result, [], 'nothing says the service or its dependencies are down')
+  })
+
+  t.test('Prometheus holds every contract metric, and no label carries an id, a code or a raw URL', async (t) => {
+    const r = await prom.api<{ data: Record<string, string>[] }>(`/api/v1/series?match[]=${encodeURIComponent('{job="flashsale"}')}`)
+    const names = new Set(r.data.map((s) => s.__name__))
+    for (const name of CONTRACT_METRICS) t.ok(names.has(name), `${name} scraped`)
+    t.ok(r.data.length < 2_000, `series stay bounded (${r.data.length})`)
+    const routes = new Set(r.data.filter((s) => s.route !== undefined).map((s) => s.route))
+    t.same([...routes].filter((route) => !/^\/[a-z/]*$/.test(route!)), [], 'routes are patterns, never raw URLs')
+    const leaks = r.data.flatMap((s) => Object.entries(s)
+      // Bucket bounds, status codes and version parts are numbers by nature; any other all-digit value is an id.
+      .filter(([k]) => !['instance', '__name__', 'le', 'status_code', 'major', 'minor', 'patch'].includes(k))
+      .filter(([, v]) => /\d+-[0-9a-f]{32}|^r\d+|[?&=]|^\d+$/.test(v))
+      .map(([k, v]) => `${s.__name__}{${k}="${v}"}`))
+    t.same(leaks, [], 'no codes, user ids, item ids or query strings in labels')
   })
 
   t.test('every dashboard query is valid, and returns data where traffic was generated', async (t) => {
