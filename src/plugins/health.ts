@@ -155,8 +155,9 @@ export default fp(
     })
     // Zero from the start, so the first refusal shows as an increase.
     const shedBy = Object.fromEntries(Object.entries(SHED_REASONS).map(([type, reason]) => {
-      shed.labels(reason).inc(0)
-      return [type, shed.labels(reason)]
+      const child = shed.labels(reason)
+      child.inc(0)
+      return [type, child]
     }))
 
     const refuse = (request: FastifyRequest, reply: FastifyReply, type: string) => {
