@@ -10,6 +10,8 @@ import postgresPlugin from './plugins/postgres.js'
 import redlockPlugin from './plugins/redlock.js'
 import salePlugin from './plugins/sale.js'
 import healthPlugin from './plugins/health.js'
+import metricsAccessPlugin from './plugins/metrics-access.js'
+import securityPlugin from './plugins/security.js'
 import checkoutRoutes from './routes/checkout.js'
 import purchaseRoutes from './routes/purchase.js'
 import saleRoutes from './routes/sale.js'
@@ -35,12 +37,14 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
   fastify.addSchema(ErrorBody)
 
   await fastify.register(configPlugin, { config })
+  await fastify.register(metricsAccessPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(redisPlugin)
   await fastify.register(postgresPlugin)
   await fastify.register(redlockPlugin)
   await fastify.register(salePlugin)
   await fastify.register(healthPlugin)
+  await fastify.register(securityPlugin)
 
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof ApiError) {
@@ -53,7 +57,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
     }
     if (err.validation) return sendError(reply, 'invalid_request', { message: err.message })
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-      if (err.statusCode === 429) return sendError(reply, 'rate_limited')
+      // The rate limiter has set Retry-After to its window's remaining time: keep it.
+      if (err.statusCode === 429) return sendError(reply, 'rate_limited', { retryAfter: Number(reply.getHeader('retry-after')) || undefined })
       return sendError(reply, frameworkErrorCode(err))
     }
     request.log.error({ err }, 'request failed')

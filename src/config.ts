@@ -37,6 +37,13 @@ export const ConfigSchema = Type.Object({
   LOAD_SHED_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1_000 }),
   LOAD_SHED_HEAP_USED_BYTES: Type.Integer({ minimum: 0, default: 0 }),
   LOAD_SHED_RSS_BYTES: Type.Integer({ minimum: 0, default: 0 }),
+  // Abuse limits, counted in Redis so every instance shares them; 0 switches a limit off.
+  RATE_LIMIT_IP_MAX: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 6_000 }),
+  RATE_LIMIT_USER_MAX: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 100 }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 10_000 }),
+  // /metrics: on a port of its own (then not on PORT), and/or behind a bearer token.
+  METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+  METRICS_TOKEN: Type.String({ default: '' }),
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -88,6 +95,9 @@ export function loadConfig(
   )
   if (typeof config.ADMIN_TOKEN === 'string' && config.ADMIN_TOKEN.length > 0 && config.ADMIN_TOKEN.length < MIN_TOKEN_LENGTH) {
     problems.push(`ADMIN_TOKEN: must be at least ${MIN_TOKEN_LENGTH} characters (got ${config.ADMIN_TOKEN.length})`)
+  }
+  if (typeof config.METRICS_TOKEN === 'string' && config.METRICS_TOKEN.length > 0 && config.METRICS_TOKEN.length < MIN_TOKEN_LENGTH) {
+    problems.push(`METRICS_TOKEN: must be at least ${MIN_TOKEN_LENGTH} characters (got ${config.METRICS_TOKEN.length})`)
   }
   if (config.SALE_SCHEDULE === 'off' && !config.ADMIN_TOKEN) {
     problems.push('ADMIN_TOKEN: required when SALE_SCHEDULE=off, since sales then come only from the operator API')

@@ -1,0 +1,68 @@
+import fp from 'fastify-plugin'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import { once } from 'node:events'
+import { sendError } from '../schemas/common.js'
+
+/** Marks the separate metrics listener's own requests; the value never leaves the process. */
+const INTERNAL_HEADER = 'x-flashsale-metrics-port'
+
+const digest = (s: string) => createHash('sha256').update(s).digest()
+
+/**
+ * Who may read /metrics. With METRICS_PORT set, /metrics is served on that port only (bind it
+ * where only Prometheus reaches) and answers 404 on the buyer port. With METRICS_TOKEN set it
+ * needs `Authorization: Bearer <token>`, compared in constant time. Registered before the
+ * metrics plugin, so its hook guards the metrics route too.
+ */
+export default fp(
+  async function metricsAccess(fastify) {
+    const { METRICS_PORT, METRICS_TOKEN, HOST } = fastify.config
+    const internal = randomBytes(24).toString('hex')
+    const expected = digest(`Bearer ${METRICS_TOKEN}`)
+
+    fastify.addHook('onRequest', async (request, reply) => {
+      if (request.routeOptions.url !== '/metrics') return
+      const fromMetricsPort = request.headers[INTERNAL_HEADER] === internal
+      if (METRICS_PORT > 0 && !fromMetricsPort) return sendError(reply, 'not_found')
+      if (METRICS_TOKEN && !fromMetricsPort) {
+        const given = request.headers.authorization
+        if (given === undefined || !timingSafeEqual(digest(given), expected)) return sendError(reply, 'unauthorized')
+      }
+    })
+
+    if (METRICS_PORT === 0) return
+    let server: Server | undefined
+    fastify.addHook('onReady', async () => {
+      server = createServer((req, res) => {
+        const authorization = req.headers.authorization
+        const allowed = !METRICS_TOKEN || (authorization !== undefined && timingSafeEqual(digest(authorization), expected))
+        if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics' || !allowed) {
+          res.writeHead(allowed ? 404 : 401, { 'content-type': 'application/json' })
+          res.end(JSON.stringify(allowed ? { error: 'not_found', message: 'No such route.' }
+            : { error: 'unauthorized', message: 'A valid token is required.' }))
+          return
+        }
+        fastify.inject({ method: 'GET', url: '/metrics', headers: { [INTERNAL_HEADER]: internal } }).then(
+          (r) => {
+            res.writeHead(r.statusCode, { 'content-type': String(r.headers['content-type'] ?? 'text/plain') })
+            res.end(r.body)
+          },
+          () => {
+            res.writeHead(503).end()
+          },
+        )
+      })
+      server.listen(METRICS_PORT, HOST)
+      await once(server, 'listening')
+      fastify.log.info({ port: METRICS_PORT }, 'metrics served on their own port')
+    })
+    fastify.addHook('onClose', async () => {
+      if (!server) return
+      server.closeAllConnections()
+      server.close()
+      await once(server, 'close')
+    })
+  },
+  { name: 'metrics-access', dependencies: ['config'], fastify: '5.x' },
+)

@@ -1,0 +1,123 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { buildTestApp, ADMIN_TOKEN } from '../helpers/app.js'
+import { freePort } from '../helpers/fault-processes.js'
+import { ConfigError, loadConfig } from '../../src/config.js'
+import { ROOT } from '../../src/paths.js'
+
+const admin = (authorization?: string) => ({
+  method: 'POST' as const,
+  url: '/admin/sales',
+  headers: authorization === undefined ? {} : { authorization },
+  payload: { items: 2, stock_per_item: 1 },
+})
+
+t.test('the operator API needs the token', async (t) => {
+  const { app } = await buildTestApp(t)
+  for (const auth of [undefined, '', 'Bearer', `Bearer ${ADMIN_TOKEN}x`, `Bearer ${ADMIN_TOKEN.slice(1)}`, ADMIN_TOKEN, `Basic ${ADMIN_TOKEN}`]) {
+    const res = await app.inject(admin(auth))
+    t.equal(res.statusCode, 401, `refused: ${JSON.stringify(auth)}`)
+    t.equal(res.json().error, 'unauthorized')
+  }
+  t.equal((await app.inject(admin(`Bearer ${ADMIN_TOKEN}`))).statusCode, 201, 'the right token creates a sale')
+})
+
+t.test('configuration refuses an operator API without a token, or with a short one', async (t) => {
+  t.throws(() => loadConfig({ SALE_SCHEDULE: 'off' }), ConfigError, 'no token with SALE_SCHEDULE=off')
+  t.throws(() => loadConfig({ ADMIN_TOKEN: 'short' }), /ADMIN_TOKEN: must be at least 16/, 'short token')
+  t.throws(() => loadConfig({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN: must be at least 16/, 'short metrics token')
+
+  // The real process says so and exits non-zero, before touching anything.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/fault-server.ts'], {
+    cwd: ROOT, env: { PATH: process.env.PATH ?? '', ADMIN_TOKEN: 'short', SALE_SCHEDULE: 'off', PORT: String(await freePort()) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let err = ''
+  child.stderr.on('data', (d) => (err += d))
+  const [code] = await once(child, 'exit')
+  t.equal(code, 1, 'refuses to start')
+  t.match(err, /ADMIN_TOKEN: must be at least 16 characters/, 'and says why')
+})
+
+t.test('rate limiting per user, backed by Redis, answers 429 rate_limited and records the attempt', async (t) => {
+  const { app, createSale, redis, config, sql } = await buildTestApp(t, { RATE_LIMIT_USER_MAX: 3, RATE_LIMIT_IP_MAX: 0 })
+  await createSale({ items: 20, stock_per_item: 1, per_user_limit: 100 })
+  const answers = []
+  for (let i = 1; i <= 5; i++) answers.push(await app.inject({ method: 'POST', url: `/checkout?user_id=alice&id=${i}` }))
+  t.same(answers.map((r) => r.statusCode), [200, 200, 200, 429, 429])
+  const limited = answers[4]!
+  t.same(limited.json(), { error: 'rate_limited', message: limited.json().message })
+  t.ok(Number(limited.headers['retry-after']) >= 1 && Number(limited.headers['retry-after']) <= 10, 'Retry-After within the window')
+  t.equal((await app.inject({ method: 'POST', url: '/checkout?user_id=bob&id=9' })).statusCode, 200, 'another user is not limited')
+  t.ok((await redis.keys(`${config.REDIS_KEY_PREFIX}:ratelimit:*`)).length > 0, 'counted in Redis')
+
+  const metrics = (await app.inject('/metrics')).body
+  t.match(metrics, /flashsale_checkout_attempts_total\{result="rate_limited"\} 2/, 'counted in metrics')
+  await app.sale.tick()
+  const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts WHERE result = 'rate_limited' AND user_id = 'alice'`
+  t.equal(row!.n, 2, 'limited attempts are persisted')
+})
+
+t.test('rate limiting per IP; operators\' endpoints are exempt', async (t) => {
+  const { app } = await buildTestApp(t, { RATE_LIMIT_IP_MAX: 5, RATE_LIMIT_USER_MAX: 0 })
+  const get = (remoteAddress: string, url = '/sale') => app.inject({ method: 'GET', url, remoteAddress })
+  const codes = []
+  for (let i = 0; i < 7; i++) codes.push((await get('203.0.113.7')).statusCode)
+  t.same(codes.slice(5), [429, 429], 'the 6th request in the window is refused')
+  t.ok(codes.slice(0, 5).every((c) => c !== 429))
+  t.not((await get('203.0.113.8')).statusCode, 429, 'another address is not')
+  for (let i = 0; i < 8; i++) t.not((await get('203.0.113.7', '/metrics')).statusCode, 429, '/metrics is exempt')
+})
+
+t.test('body size limit, security headers, no internals in errors', async (t) => {
+  const { app } = await buildTestApp(t)
+  const big = await app.inject({
+    method: 'POST', url: '/admin/sales', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    payload: JSON.stringify({ items: 1, stock_per_item: 1, pad: 'x'.repeat(64 * 1024) }),
+  })
+  t.equal(big.statusCode, 413)
+  t.equal(big.json().error, 'payload_too_large')
+  const bigCheckout = await app.inject({ method: 'POST', url: '/checkout?user_id=a&id=1', payload: 'x'.repeat(64 * 1024), headers: { 'content-type': 'text/plain' } })
+  t.ok(bigCheckout.statusCode >= 400 && bigCheckout.statusCode < 500, `a big body on checkout is a 4xx (${bigCheckout.statusCode})`)
+
+  const bad = await app.inject({
+    method: 'POST', url: '/admin/sales', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    payload: '{"items": ',
+  })
+  t.equal(bad.statusCode, 400)
+  t.notMatch(bad.body, /at \w+ \(|node_modules|\.ts:\d+|stack/, 'no stack trace')
+
+  for (const url of ['/sale', '/nope', '/checkout?user_id=a&id=1']) {
+    const res = await app.inject({ method: url === '/sale' ? 'GET' : 'POST', url })
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${url}: nosniff`)
+    t.match(res.headers['content-security-policy'], /default-src 'none'/, `${url}: CSP`)
+    t.ok(res.headers['strict-transport-security'], `${url}: HSTS`)
+    t.equal(res.headers['x-frame-options'], 'SAMEORIGIN', `${url}: framing refused`)
+    t.notOk(res.headers['x-powered-by'], `${url}: no x-powered-by`)
+  }
+})
+
+t.test('/metrics behind a token', async (t) => {
+  const token = 'metrics-token-0123456789abcdef'
+  const { app } = await buildTestApp(t, { METRICS_TOKEN: token })
+  t.equal((await app.inject('/metrics')).statusCode, 401)
+  t.equal((await app.inject({ url: '/metrics', headers: { authorization: 'Bearer nope' } })).statusCode, 401)
+  const ok = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${token}` } })
+  t.equal(ok.statusCode, 200)
+  t.match(ok.body, /flashsale_checkout_attempts_total/)
+})
+
+t.test('/metrics on a port of its own', async (t) => {
+  const port = await freePort()
+  const { app } = await buildTestApp(t, { METRICS_PORT: port })
+  t.equal((await app.inject('/metrics')).statusCode, 404, 'not on the buyer port')
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`)
+  t.equal(res.status, 200)
+  const text = await res.text()
+  t.match(text, /flashsale_checkout_attempts_total/)
+  t.match(text, /nodejs_eventloop_lag/)
+  const other = await fetch(`http://127.0.0.1:${port}/sale`)
+  await other.arrayBuffer()
+  t.equal(other.status, 404, 'only /metrics there')
+})
