@@ -24,6 +24,7 @@ export class AttemptLog {
   private readonly retry = new Set<string>()
   private readonly consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`
   private readonly lastClaim = new Map<string, number>()
+  private draining: Promise<number> | undefined
 
   constructor(
     private readonly ctx: SaleContext,
@@ -46,8 +47,21 @@ export class AttemptLog {
     return this.buffer.length
   }
 
-  /** Persists what is waiting, batch by batch; returns how many attempts were written. */
-  async drain(): Promise<number> {
+  /**
+   * Persists what is waiting, batch by batch; returns how many attempts were written. Calls
+   * queue behind one another, so a caller's drain covers everything recorded before it.
+   */
+  drain(): Promise<number> {
+    const previous = this.draining
+    const run = (async () => {
+      await previous?.catch(() => {})
+      return this.drainAll()
+    })()
+    this.draining = run
+    return run
+  }
+
+  private async drainAll(): Promise<number> {
     let total = 0
     for (;;) {
       let n = await this.flushBuffer()
