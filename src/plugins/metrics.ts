@@ -24,7 +24,7 @@ export const QUERIES = [
 export type QueryName = (typeof QUERIES)[number]
 
 export const REDIS_COMMANDS = [
-  'checkout', 'purchase_peek', 'purchase_begin', 'purchase_settle', 'sweep', 'sale_sync', 'sale_load',
+  'checkout', 'purchase_begin', 'purchase_settle', 'sweep', 'sale_sync', 'sale_load',
   'sale_read', 'items_read', 'xreadgroup', 'xack', 'xautoclaim', 'xlen', 'ping',
 ] as const
 export type RedisCommand = (typeof REDIS_COMMANDS)[number]

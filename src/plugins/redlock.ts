@@ -125,8 +125,8 @@ export default fp(
         await extension
         meters.hold[type].observe((performance.now() - acquired) / 1000)
         if (!controller.signal.aborted && Date.now() > lock.expiration) meters.lost[type].inc()
-        // A failed release is harmless: the lock expires on its own.
-        await lock.release().catch((err) => log.debug({ err }, 'lock release failed'))
+        // Released off the request's path; a failed release is harmless: the lock expires on its own.
+        lock.release().catch((err) => log.debug({ err }, 'lock release failed'))
       }
     }
 

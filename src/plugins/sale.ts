@@ -43,7 +43,7 @@ export default fp(
     const catalog = new SaleCatalog(ctx)
     const attempts = new AttemptLog(ctx, catalog)
     const reservations = new Reservations(ctx, catalog, attempts)
-    const purchases = new Purchases(ctx)
+    const purchases = new Purchases(ctx, catalog)
 
     const sweep = async () => {
       const { stuck } = await reservations.sweep()

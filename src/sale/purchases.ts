@@ -1,6 +1,7 @@
 import { LockBusyError } from '../plugins/redlock.js'
 import { insertPurchase, purchaseByCode } from '../repositories/purchases.js'
 import { UnavailableError } from '../errors.js'
+import type { SaleCatalog } from './catalog.js'
 import type { SaleContext } from './context.js'
 import { lockResource, saleIdOfCode, saleKeys } from './keys.js'
 
@@ -9,12 +10,15 @@ export type PurchaseOutcome =
   | { result: 'code_not_found' | 'code_expired' | 'lock_busy' }
 
 /**
- * Purchase: commit a reservation to Postgres exactly once. Redis says whether the code can be
- * bought; the lock makes one request at a time commit it; the unique code in Postgres is the
- * last line of defence.
+ * Purchase: commit a reservation to Postgres exactly once. The lock makes one request at a time
+ * handle a code; under it one script says whether the code can be bought (or was bought: the
+ * same purchase is answered again); the unique code in Postgres is the last line of defence.
  */
 export class Purchases {
-  constructor(private readonly ctx: SaleContext) {}
+  constructor(
+    private readonly ctx: SaleContext,
+    private readonly catalog: SaleCatalog,
+  ) {}
 
   async purchase(code: string): Promise<PurchaseOutcome> {
     const outcome = await this.decide(code).catch((err) => {
@@ -26,24 +30,11 @@ export class Purchases {
   }
 
   private async decide(code: string): Promise<PurchaseOutcome> {
-    const { redis, meters, sql, config } = this.ctx
+    const { locks, config } = this.ctx
     const saleId = saleIdOfCode(code)
-    const keys = saleKeys(config.REDIS_KEY_PREFIX, saleId)
-
-    // Replays, expired and unknown codes are answered from one read, without the lock.
-    const seen = await meters.redis('purchase_peek', () => redis.hget(keys.res, code))
-    if (seen === null) {
-      // Redis forgets a sale some time after it ends; Postgres remembers its purchases.
-      const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
-      if (!row) return { result: 'code_not_found' }
-      return { result: 'replay', purchaseId: row.id, saleId: row.sale_id, itemId: row.item_id, userId: row.user_id }
-    }
-    const [state, item, user, , pid] = seen.split('|')
-    if (state === 'S') return { result: 'replay', purchaseId: pid!, saleId, itemId: Number(item), userId: user! }
-    if (state === 'X') return { result: 'code_expired' }
-
     try {
-      return await this.ctx.locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), (signal) =>
+      // The lock comes first: the script under it answers every state in the same round trip.
+      return await locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), (signal) =>
         this.commit(code, saleId, signal))
     } catch (err) {
       if (err instanceof LockBusyError) return { result: 'lock_busy' }
@@ -51,15 +42,23 @@ export class Purchases {
     }
   }
 
+  private keys(saleId: number) {
+    return this.catalog.get(saleId)?.keys ?? saleKeys(this.ctx.config.REDIS_KEY_PREFIX, saleId)
+  }
+
   private async commit(code: string, saleId: number, signal: AbortSignal): Promise<PurchaseOutcome> {
     const { redis, meters, sql, config } = this.ctx
-    const keys = saleKeys(config.REDIS_KEY_PREFIX, saleId)
+    const keys = this.keys(saleId)
     const [status, item, user, arg] = await meters.redis('purchase_begin', () =>
       redis.purchaseBegin(...keys.state, code, config.COMMIT_LEASE_MS))
     const itemId = Number(item)
     switch (status) {
-      case 'not_found':
-        return { result: 'code_not_found' }
+      case 'not_found': {
+        // Redis forgets a sale some time after it ends; Postgres remembers its purchases.
+        const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
+        if (!row) return { result: 'code_not_found' }
+        return { result: 'replay', purchaseId: row.id, saleId: row.sale_id, itemId: row.item_id, userId: row.user_id }
+      }
       case 'sold':
         return { result: 'replay', purchaseId: arg!, saleId, itemId, userId: user! }
       case 'expired':
@@ -112,8 +111,8 @@ export class Purchases {
   }
 
   private async settle(code: string, saleId: number, purchaseId: string | null): Promise<string> {
-    const { redis, meters, config } = this.ctx
-    const keys = saleKeys(config.REDIS_KEY_PREFIX, saleId)
+    const { redis, meters } = this.ctx
+    const keys = this.keys(saleId)
     const [before, after] = await meters.redis('purchase_settle', () =>
       redis.purchaseSettle(...keys.state, code, purchaseId ? 'sold' : 'unsold', purchaseId ?? ''))
     if (after === 'X' && before !== 'X') meters.expired.inc()
