@@ -95,8 +95,11 @@ class Expire implements fc.AsyncCommand<Model, Real> {
   toString = () => `expire(#${this.pick})`
 }
 
+const checkout = fc.tuple(fc.constantFrom(...USERS), fc.integer({ min: 1, max: ITEMS + 1 })).map(([u, i]) => new Checkout(u, i))
 const commands = [
-  fc.tuple(fc.constantFrom(...USERS), fc.integer({ min: 1, max: ITEMS + 1 })).map(([u, i]) => new Checkout(u, i)),
+  checkout,
+  checkout,
+  checkout,
   fc.nat().map((n) => new Purchase(n)),
   fc.nat().map((n) => new Purchase(n)),
   fc.stringMatching(/^[0-9a-f]{32}$/).map((h) => new PurchaseUnknown(h)),
@@ -109,7 +112,7 @@ t.test('random checkouts, purchases, replays and expiries agree with a reference
   })
   let runs = 0
   await fc.assert(
-    fc.asyncProperty(fc.commands(commands, { maxCommands: 30 }), async (cmds) => {
+    fc.asyncProperty(fc.commands(commands, { maxCommands: 40, size: 'max' }), async (cmds) => {
       const saleId = await createSale({ items: ITEMS, stock_per_item: STOCK, per_user_limit: LIMIT, reservation_ttl_seconds: 600 })
       const model: Model = { saleId, free: [0, ...Array(ITEMS).fill(STOCK)], held: new Map(), codes: [] }
       await fc.asyncModelRun(() => ({ model, real: { app, redis, prefix: config.REDIS_KEY_PREFIX } }), cmds)
