@@ -30,10 +30,16 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Busy means a quorum of nodes said the resource is locked. Nodes that failed do not count:
+ * with most nodes down the lock is unavailable, even though the nodes still up may hold the
+ * partial lock of an earlier try.
+ */
 async function isBusy(err: unknown): Promise<boolean> {
-  if (!(err instanceof ExecutionError)) return false
-  const stats = await Promise.all(err.attempts)
-  return stats.some((s) => [...s.votesAgainst.values()].some((e) => e instanceof ResourceLockedError))
+  if (!(err instanceof ExecutionError) || err.attempts.length === 0) return false
+  const last = await err.attempts[err.attempts.length - 1]!
+  const locked = [...last.votesAgainst.values()].filter((e) => e instanceof ResourceLockedError).length
+  return locked >= last.quorumSize
 }
 
 /**
