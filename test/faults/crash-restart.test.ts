@@ -15,12 +15,11 @@ t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sol
   const sql = postgres(db.url, { max: 2, onnotice: () => {} })
   t.teardown(() => sql.end())
   const redis = await startRedis(t)
-  // A little database latency widens the window in which purchases are mid-commit. The lock gets
-  // its own connection (a URL of its own): see redlock-shared-client.test.ts for why it must, for now.
+  // A little database latency widens the window in which purchases are mid-commit.
   const proxy = await startProxy(t, proxyTarget(db.url))
   proxy.latencyMs = 5
   const env = {
-    DATABASE_URL: viaProxy(db.url, proxy), REDIS_URL: redis.url, REDLOCK_REDIS_URLS: `${redis.url}/0`,
+    DATABASE_URL: viaProxy(db.url, proxy), REDIS_URL: redis.url,
     COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100', SALE_REFRESH_MS: '200',
   }
 

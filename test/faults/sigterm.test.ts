@@ -16,7 +16,7 @@ t.test('SIGTERM under load: in-flight requests complete, attempt log drained, ex
   const redis = await startRedis(t)
   const proxy = await startProxy(t, proxyTarget(db.url))
   const service = await startService(t, {
-    DATABASE_URL: viaProxy(db.url, proxy), REDIS_URL: redis.url, REDLOCK_REDIS_URLS: `${redis.url}/0`,
+    DATABASE_URL: viaProxy(db.url, proxy), REDIS_URL: redis.url,
     SHUTDOWN_GRACE_MS: String(GRACE_MS),
   })
   const call = httpClient(t, service.base, 128)
