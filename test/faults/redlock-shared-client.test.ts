@@ -1,10 +1,10 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.js'
 
-// With REDLOCK_REDIS_URLS left to its default, the lock shares the auto-pipelined main client.
-// Redlock defines its Lua commands on a client at its first lock; if another command opened an
-// auto-pipeline in the same tick, that pipeline lacks the command and ioredis throws from its
-// exec callback: the process dies. A restarted service settling stuck purchases hits exactly this.
+// Regression: Redlock defines its Lua commands on a client at its first lock. Were that client the
+// auto-pipelined main one, a pipeline opened by another command in the same tick would lack the
+// command and ioredis would throw from its exec callback, killing the process (a restarted
+// service settling stuck purchases did exactly that). REDLOCK_REDIS_URLS is left to its default.
 t.test('the first lock taken alongside other Redis commands does not crash the process', async (t) => {
   const { app } = await buildTestApp(t)
   const crashes: unknown[] = []
