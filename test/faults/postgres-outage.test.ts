@@ -66,7 +66,7 @@ t.test('Postgres outage: checkout goes on, purchase 503, no attempt lost, catch-
   const recoveredMs = Date.now() - back
   const ms = bought.map((r) => r.ms).sort((a, b) => a - b)
   t.comment(`purchase latency after restore: median ${ms[ms.length >> 1]!.toFixed(0)} ms, max ${ms.at(-1)!.toFixed(0)} ms`)
-  t.ok(recoveredMs < 30_000, 'purchases catch up within the bound')
+  t.ok(recoveredMs < 45_000, 'purchases catch up within the bound')
   t.same(bought.filter((r) => r.status !== 200).map((r) => r.body), [], 'every reservation, refused ones included, is bought after')
   const { n, d } = (await sql<{ n: number; d: number }[]>`SELECT count(*)::int AS n, count(DISTINCT code)::int AS d FROM purchases`)[0]!
   t.equal(n, codes.length + 1, 'one purchase row per reservation')

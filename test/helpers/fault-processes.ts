@@ -239,7 +239,7 @@ export type Call = (method: 'GET' | 'POST', path: string, options?: { headers?: 
 
 /** A small HTTP client over a keep-alive pool of the test's own, closed at teardown. */
 export function httpClient(t: Test, base: string, connections = 64): Call {
-  const agent = new Agent({ connections, pipelining: 1, headersTimeout: 20_000, bodyTimeout: 20_000 })
+  const agent = new Agent({ connections, pipelining: 1, headersTimeout: 60_000, bodyTimeout: 60_000 })
   t.teardown(() => agent.destroy())
   return async (method, path, options = {}) => {
     const start = performance.now()
