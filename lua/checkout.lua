@@ -6,18 +6,37 @@
 -- KEYS[4] res    hash  code -> "state|item|user|expires_at_ms[|purchase_id]"
 -- KEYS[5] due    zset  code scored by the time it needs attention (expiry or commit lease)
 -- KEYS[6] log    stream of attempts, drained into Postgres by the attempt log
+-- KEYS[7] rate   counter of this client address's checkouts in the current window
+-- KEYS[8] rate   counter of this user's checkouts in the current window
 -- ARGV[1] item id (canonical decimal), ARGV[2] user id, ARGV[3] code to use on success
+-- ARGV[4] most checkouts per address per window, ARGV[5] most per user (0 switches either off)
+-- ARGV[6] rate window (ms)
 --
--- Returns { result, expires_at_ms } where result is one of
--- success | sale_not_active | item_not_found | sold_out | user_limit.
--- The clock is Redis's own, so every service instance judges windows alike.
+-- Returns { result, ms } where result is one of
+-- success | rate_limited | sale_not_active | item_not_found | sold_out | user_limit,
+-- and ms is the reservation's expiry (success) or the time left in the window (rate_limited).
+-- The clock is Redis's own, so every service instance judges windows alike. Rate limits are
+-- counted here rather than in a request hook, so a checkout stays one round trip.
 local item, user, code = ARGV[1], ARGV[2], ARGV[3]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+-- Fixed-window counter: returns the ms left in the window once past `max`, else nil.
+local function limited(key, max, window)
+  if max <= 0 then return nil end
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, window) end
+  if n > max then return redis.call('PTTL', key) end
+  return nil
+end
+
 local result, expires = 'success', 0
+local window = tonumber(ARGV[6])
+local wait = limited(KEYS[7], tonumber(ARGV[4]), window) or limited(KEYS[8], tonumber(ARGV[5]), window)
 local m = redis.call('HMGET', KEYS[1], 'start', 'end', 'limit', 'ttl')
-if not m[1] or now < tonumber(m[1]) or now >= tonumber(m[2]) then
+if wait then
+  result, expires = 'rate_limited', wait
+elseif not m[1] or now < tonumber(m[1]) or now >= tonumber(m[2]) then
   result = 'sale_not_active'
 else
   local free = redis.call('HGET', KEYS[2], item)

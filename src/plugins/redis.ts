@@ -6,7 +6,7 @@ import { ROOT } from '../paths.js'
 
 /** The Lua scripts in lua/, by command name and number of keys. */
 const SCRIPTS = {
-  checkout: { file: 'checkout.lua', keys: 6 },
+  checkout: { file: 'checkout.lua', keys: 8 },
   purchaseBegin: { file: 'purchase-begin.lua', keys: 5 },
   purchaseSettle: { file: 'purchase-settle.lua', keys: 5 },
   sweep: { file: 'sweep.lua', keys: 5 },
@@ -20,7 +20,8 @@ type Keys5 = readonly [string, string, string, string, string]
 /** ioredis with the Lua scripts registered through defineCommand (EVALSHA, NOSCRIPT fallback). */
 export interface FlashRedis extends Redis {
   checkout(meta: string, stock: string, users: string, res: string, due: string, log: string,
-    item: string, user: string, code: string): Promise<[string, number]>
+    ipRate: string, userRate: string, item: string, user: string, code: string,
+    ipMax: number, userMax: number, windowMs: number): Promise<[string, number]>
   purchaseBegin(...args: [...Keys5, code: string, leaseMs: number]): Promise<string[]>
   purchaseSettle(...args: [...Keys5, code: string, outcome: string, purchaseId: string]): Promise<[string, string]>
   sweep(...args: [...Keys5, limit: number, leaseMs: number]): Promise<[number, number, ...string[]]>

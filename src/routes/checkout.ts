@@ -8,6 +8,7 @@ const FAILURE: Record<string, ErrorCode> = {
   user_limit: 'user_limit_reached',
   item_not_found: 'item_not_found',
   sale_not_active: 'sale_not_active',
+  rate_limited: 'rate_limited',
 }
 
 const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -35,7 +36,7 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
       return sendError(reply, 'invalid_request', { message: request.validationError.message })
     }
     const { user_id: userId, id: itemId } = request.query
-    const outcome = await reservations.checkout(itemId, userId)
+    const outcome = await reservations.checkout(itemId, userId, request.ip)
     if (outcome.result === 'success') {
       return {
         code: outcome.code,
@@ -45,8 +46,11 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
     const code = FAILURE[outcome.result]!
-    // Retrying helps only once a reservation of this user expires.
-    const retryAfter = outcome.result === 'user_limit' ? outcome.sale?.reservationTtlSeconds : undefined
+    // A limited client may retry when its window ends; a user at the limit, once a
+    // reservation of theirs expires.
+    const retryAfter = outcome.result === 'rate_limited'
+      ? Math.max(1, Math.ceil(outcome.retryAfterMs / 1000))
+      : outcome.result === 'user_limit' ? outcome.sale?.reservationTtlSeconds : undefined
     return sendError(reply, code, { retryAfter })
   })
 }

@@ -3,6 +3,8 @@
  * so every script touches a single slot and the design works on Redis Cluster unchanged.
  */
 export interface SaleKeys {
+  /** `prefix:{prefix:sale}`: every key of the sale starts with it. */
+  readonly tag: string
   readonly meta: string
   readonly stock: string
   readonly users: string
@@ -20,7 +22,12 @@ export function saleKeys(prefix: string, saleId: number): SaleKeys {
   const users = `${tag}:users`
   const res = `${tag}:res`
   const due = `${tag}:due`
-  return { meta, stock, users, res, due, log: `${tag}:log`, state: [meta, stock, users, res, due] }
+  return { tag, meta, stock, users, res, due, log: `${tag}:log`, state: [meta, stock, users, res, due] }
+}
+
+/** Checkout rate counters, in the sale's slot so the checkout script can count them. */
+export function rateKeys(keys: SaleKeys, ip: string, user: string): [ip: string, user: string] {
+  return [`${keys.tag}:ratelimit:ip:${ip}`, `${keys.tag}:ratelimit:user:${user}`]
 }
 
 export function lockResource(prefix: string, saleId: number, code: string): string {

@@ -3,10 +3,12 @@ import type { CheckoutResult } from '../plugins/metrics.js'
 import type { AttemptLog } from './attempt-log.js'
 import type { Sale, SaleCatalog } from './catalog.js'
 import type { SaleContext } from './context.js'
+import { rateKeys } from './keys.js'
 
 export type CheckoutOutcome =
   | { result: 'success'; sale: Sale; code: string; expiresAt: number }
-  | { result: Exclude<CheckoutResult, 'success'>; sale: Sale | undefined }
+  | { result: 'rate_limited'; sale: Sale; retryAfterMs: number }
+  | { result: Exclude<CheckoutResult, 'success' | 'rate_limited'>; sale: Sale | undefined }
 
 const SWEEP_BATCH = 1_000
 
@@ -21,8 +23,9 @@ export class Reservations {
     private readonly attempts: AttemptLog,
   ) {}
 
-  async checkout(itemId: number, userId: string): Promise<CheckoutOutcome> {
-    const { redis, meters } = this.ctx
+  /** `ip` is the client address, for the per-address rate limit. */
+  async checkout(itemId: number, userId: string, ip: string): Promise<CheckoutOutcome> {
+    const { redis, meters, config } = this.ctx
     const sale = this.catalog.current()
     if (sale === undefined) {
       this.attempts.record(null, userId, itemId, 'sale_not_active')
@@ -31,10 +34,12 @@ export class Reservations {
     }
     const code = `${sale.id}-${randomUUID().replaceAll('-', '')}`
     const { meta, stock, users, res, due, log } = sale.keys
+    const [ipRate, userRate] = rateKeys(sale.keys, ip, userId)
     let reply: [string, number]
     try {
       reply = await meters.redis('checkout', () =>
-        redis.checkout(meta, stock, users, res, due, log, String(itemId), userId, code))
+        redis.checkout(meta, stock, users, res, due, log, ipRate, userRate, String(itemId), userId, code,
+          config.RATE_LIMIT_IP_MAX, config.RATE_LIMIT_USER_MAX, config.RATE_LIMIT_WINDOW_MS))
     } catch (err) {
       this.attempts.record(sale.id, userId, itemId, 'error')
       meters.checkout.error.inc()
@@ -43,7 +48,8 @@ export class Reservations {
     const result = reply[0] as CheckoutResult
     meters.checkout[result].inc()
     if (result === 'success') return { result, sale, code, expiresAt: Number(reply[1]) }
-    return { result: result as Exclude<CheckoutResult, 'success'>, sale }
+    if (result === 'rate_limited') return { result, sale, retryAfterMs: Number(reply[1]) }
+    return { result: result as Exclude<CheckoutResult, 'success' | 'rate_limited'>, sale }
   }
 
   /**

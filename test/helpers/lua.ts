@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { defineScripts, type FlashRedis } from '../../src/plugins/redis.js'
-import { saleKeys, ATTEMPT_GROUP, type SaleKeys } from '../../src/sale/keys.js'
+import { saleKeys, rateKeys, ATTEMPT_GROUP, type SaleKeys } from '../../src/sale/keys.js'
 import { TEST_REDIS_URL, uniqueName } from './services.js'
 import { eventually } from './app.js'
 
@@ -54,7 +54,9 @@ export async function untilRedisTime(f: LuaFixture, ms: number): Promise<void> {
   })
 }
 
-export function checkout(f: LuaFixture, item: number, user: string, code: string) {
+export function checkout(f: LuaFixture, item: number, user: string, code: string, limits = { ip: 0, user: 0, windowMs: 1_000 }) {
   const { meta, stock, users, res, due, log } = f.keys
-  return f.redis.checkout(meta, stock, users, res, due, log, String(item), user, code)
+  const [ipRate, userRate] = rateKeys(f.keys, '127.0.0.1', user)
+  return f.redis.checkout(meta, stock, users, res, due, log, ipRate, userRate, String(item), user, code,
+    limits.ip, limits.user, limits.windowMs)
 }

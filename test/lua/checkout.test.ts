@@ -42,3 +42,24 @@ t.test('checkout.lua refuses outside the sale window', async (t) => {
   t.same(await checkout(f, 1, 'u', 'late'), ['sale_not_active', 0])
   t.equal(await f.redis.hget(f.keys.stock, '1'), '1', 'stock untouched')
 })
+
+t.test('checkout.lua counts rate limits per address and per user in the same round trip', async (t) => {
+  const f = await luaFixture(t)
+  await f.load({ items: 10, stock: 1, limit: 100 })
+  const perUser = { ip: 0, user: 2, windowMs: 5_000 }
+  t.equal((await checkout(f, 1, 'u', 'a', perUser))[0], 'success')
+  t.equal((await checkout(f, 2, 'u', 'b', perUser))[0], 'success')
+  const [limited, wait] = await checkout(f, 3, 'u', 'c', perUser)
+  t.equal(limited, 'rate_limited')
+  t.ok(wait > 0 && wait <= 5_000, 'answers the time left in the window')
+  t.equal(await f.redis.hget(f.keys.stock, '3'), '1', 'a limited attempt takes nothing')
+  t.equal((await checkout(f, 3, 'v', 'd', perUser))[0], 'success', 'another user is not limited')
+
+  const perAddress = { ip: 1, user: 0, windowMs: 5_000 }
+  t.equal((await checkout(f, 4, 'w', 'e', perAddress))[0], 'success')
+  t.equal((await checkout(f, 5, 'x', 'f', perAddress))[0], 'rate_limited', 'the address is limited whatever the user')
+
+  const log = await f.redis.xrange(f.keys.log, '-', '+')
+  t.same(log.map(([, fields]) => fields[5]), ['success', 'success', 'rate_limited', 'success', 'success', 'rate_limited'],
+    'limited attempts are recorded like the rest')
+})
