@@ -2,19 +2,10 @@ import t from 'tap'
 import { mkdtemp, rm, chmod } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import net from 'node:net'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { ensureLocalServices } from '../src/local-services.js'
-import { TEST_REDIS_URL } from './helpers/services.js'
-
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((r) => server.close(r))
-  return port
-}
+import { freePort, TEST_REDIS_URL } from './helpers/services.js'
 
 t.test('uses the services already running and names nothing when the environment does', async (t) => {
   const named = await ensureLocalServices({ DATABASE_URL: 'postgres://x@h/db', REDIS_URL: 'redis://h:1' })

@@ -6,17 +6,7 @@ import { Redis } from 'ioredis'
 import { Agent, request } from 'undici'
 import type { Test } from 'tap'
 import { ROOT } from '../../src/paths.js'
-
-/** A port nothing listens on right now, picked by the kernel. */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
+import { freePort } from './services.js'
 
 /** Polls `check` until it returns a truthy value; fails after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { freePort } from './services.js'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT } from '../../src/paths.js'
@@ -16,18 +16,6 @@ export interface Prometheus {
   query(expr: string): Promise<QueryResult>
   api<T>(path: string): Promise<T>
   stop(): Promise<void>
-}
-
-/** A TCP port nobody listens on right now (on loopback). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 /**

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildTestApp, eventually } from '../helpers/app.js'
-import { freePort, startRedis, stop } from '../helpers/redis-server.js'
+import { startRedis } from '../helpers/fault-processes.js'
 
 interface HealthBody {
   status: string
@@ -83,14 +83,11 @@ t.test('shutting down: ready and health answer 503, live stays 200', async (t) =
 })
 
 t.test('a Redis that goes away: 503 with redis down, and back to 200 when it returns', async (t) => {
-  const port = await freePort()
-  let server = await startRedis(port)
-  t.teardown(() => stop(server))
-  const url = `redis://127.0.0.1:${port}`
-  const { app } = await buildTestApp(t, { REDIS_URL: url, REDLOCK_REDIS_URLS: [url] })
+  const node = await startRedis(t)
+  const { app } = await buildTestApp(t, { REDIS_URL: node.url, REDLOCK_REDIS_URLS: [node.url] })
   t.equal((await app.inject('/health')).statusCode, 200)
 
-  await stop(server)
+  await node.kill()
   const down = await eventually(async () => {
     const res = await app.inject('/health')
     return res.statusCode === 503 ? (res.json() as HealthBody) : undefined
@@ -105,7 +102,7 @@ t.test('a Redis that goes away: 503 with redis down, and back to 200 when it ret
   t.equal(sample(metrics, 'flashsale_dependency_up{dependency="redis"}'), 0)
   t.equal(sample(metrics, 'flashsale_dependency_up{dependency="postgres"}'), 1)
 
-  server = await startRedis(port)
+  await node.start()
   const back = await eventually(async () => {
     const res = await app.inject('/health')
     return res.statusCode === 200 ? (res.json() as HealthBody) : undefined

@@ -1,25 +1,19 @@
 import t from 'tap'
 import postgres from 'postgres'
 import { buildTestApp, eventually } from '../helpers/app.js'
-import { TcpProxy } from '../helpers/tcp-proxy.js'
-import { TEST_PG_ADMIN_URL } from '../helpers/services.js'
+import { proxyTarget, startProxy, viaProxy } from '../helpers/fault-processes.js'
 import { createTestDatabase } from '../helpers/services.js'
 
 t.test('the attempt log survives Postgres being unreachable and catches up after', async (t) => {
   const db = await createTestDatabase()
   t.teardown(db.drop)
-  const pg = new URL(TEST_PG_ADMIN_URL)
-  const proxy = await new TcpProxy(pg.hostname, Number(pg.port || 5432)).start()
-  t.teardown(() => proxy.close())
-  const viaProxy = new URL(db.url)
-  viaProxy.host = `127.0.0.1:${proxy.port}`
-
-  const { app, createSale } = await buildTestApp(t, { DATABASE_URL: viaProxy.href, DB_STATEMENT_TIMEOUT_MS: 1_000 })
+  const proxy = await startProxy(t, proxyTarget(db.url))
+  const { app, createSale } = await buildTestApp(t, { DATABASE_URL: viaProxy(db.url, proxy), DB_STATEMENT_TIMEOUT_MS: 1_000 })
   const sql = postgres(db.url, { max: 1, onnotice: () => {} })
   t.teardown(() => sql.end())
   const saleId = await createSale({ items: 50, stock_per_item: 1 })
 
-  proxy.cut()
+  await proxy.cut()
   const replies = await Promise.all(
     Array.from({ length: 200 }, (_, i) => app.inject({ method: 'POST', url: `/checkout?user_id=p${i}&id=${(i % 60) + 1}` })),
   )
@@ -32,7 +26,7 @@ t.test('the attempt log survives Postgres being unreachable and catches up after
   t.equal(bad.statusCode, 400)
   t.ok(await app.sale.attempts.backlog() >= 201, 'attempts wait in Redis and in the buffer')
 
-  proxy.restore()
+  await proxy.restore()
   const rows = await eventually(async () => {
     const [r] = await sql`SELECT count(*)::int AS n FROM checkout_attempts`
     return r!.n >= 201 ? r!.n : undefined

@@ -2,7 +2,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { buildTestApp, ADMIN_TOKEN } from '../helpers/app.js'
-import { freePort } from '../helpers/fault-processes.js'
+import { freePort } from '../helpers/services.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { ROOT } from '../../src/paths.js'
 
