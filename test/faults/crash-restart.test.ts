@@ -1,6 +1,5 @@
 import t from 'tap'
-import postgres from 'postgres'
-import { createTestDatabase } from '../helpers/services.js'
+import { testDatabase } from '../helpers/services.js'
 import {
   createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, type Reply,
 } from '../helpers/fault-processes.js'
@@ -10,16 +9,13 @@ const UNITS = 300
 const KILL_AFTER = 80
 
 t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sold twice', async (t) => {
-  const db = await createTestDatabase()
-  t.teardown(() => db.drop())
-  const sql = postgres(db.url, { max: 2, onnotice: () => {} })
-  t.teardown(() => sql.end())
+  const { url: dbUrl, sql } = await testDatabase(t, 2)
   const redis = await startRedis(t)
   // A little database latency widens the window in which purchases are mid-commit.
-  const proxy = await startProxy(t, proxyTarget(db.url))
+  const proxy = await startProxy(t, proxyTarget(dbUrl))
   proxy.latencyMs = 5
   const env = {
-    DATABASE_URL: viaProxy(db.url, proxy), REDIS_URL: redis.url,
+    DATABASE_URL: viaProxy(dbUrl, proxy), REDIS_URL: redis.url,
     COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100', SALE_REFRESH_MS: '200',
   }
 

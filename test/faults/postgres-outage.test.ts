@@ -1,19 +1,15 @@
 import t from 'tap'
-import postgres from 'postgres'
-import { createTestDatabase } from '../helpers/services.js'
+import { testDatabase } from '../helpers/services.js'
 import {
   createSale, httpClient, proxyTarget, startProxy, startRedis, startService, viaProxy, waitFor,
 } from '../helpers/fault-processes.js'
 
 t.test('Postgres outage: checkout goes on, purchase 503, no attempt lost, catch-up after', async (t) => {
-  const db = await createTestDatabase()
-  t.teardown(() => db.drop())
-  const sql = postgres(db.url, { max: 1, onnotice: () => {} })
-  t.teardown(() => sql.end())
+  const { url: dbUrl, sql } = await testDatabase(t)
   const redis = await startRedis(t)
-  const proxy = await startProxy(t, proxyTarget(db.url))
+  const proxy = await startProxy(t, proxyTarget(dbUrl))
   const service = await startService(t, {
-    DATABASE_URL: viaProxy(db.url, proxy), REDIS_URL: redis.url,
+    DATABASE_URL: viaProxy(dbUrl, proxy), REDIS_URL: redis.url,
     SALE_REFRESH_MS: '200', COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100',
   })
   const call = httpClient(t, service.base)

@@ -1,16 +1,12 @@
 import t from 'tap'
-import postgres from 'postgres'
-import { createTestDatabase } from '../helpers/services.js'
+import { testDatabase } from '../helpers/services.js'
 import { createSale, httpClient, startRedis, startService, waitFor } from '../helpers/fault-processes.js'
 
 t.test('Redis outage: 503 at once, /health 503, recovery on its own', async (t) => {
-  const db = await createTestDatabase()
-  t.teardown(() => db.drop())
-  const sql = postgres(db.url, { max: 1, onnotice: () => {} })
-  t.teardown(() => sql.end())
+  const { url: dbUrl, sql } = await testDatabase(t)
   const redis = await startRedis(t)
   const service = await startService(t, {
-    DATABASE_URL: db.url, REDIS_URL: redis.url, SALE_REFRESH_MS: '200',
+    DATABASE_URL: dbUrl, REDIS_URL: redis.url, SALE_REFRESH_MS: '200',
   })
   const call = httpClient(t, service.base)
   const hasHealth = (await call('GET', '/health')).status !== 404

@@ -1,20 +1,16 @@
 import t from 'tap'
-import postgres from 'postgres'
-import { createTestDatabase } from '../helpers/services.js'
+import { testDatabase } from '../helpers/services.js'
 import {
   createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor,
 } from '../helpers/fault-processes.js'
 import { lockResource, saleKeys } from '../../src/sale/keys.js'
 
 t.test('Redlock over 3 nodes: one down, purchases go on; two down, they fail fast', async (t) => {
-  const db = await createTestDatabase()
-  t.teardown(() => db.drop())
-  const sql = postgres(db.url, { max: 1, onnotice: () => {} })
-  t.teardown(() => sql.end())
+  const { url: dbUrl, sql } = await testDatabase(t)
   const main = await startRedis(t)
   const nodes = [await startRedis(t), await startRedis(t), await startRedis(t)]
   const service = await startService(t, {
-    DATABASE_URL: db.url, REDIS_URL: main.url, REDLOCK_REDIS_URLS: nodes.map((n) => n.url).join(','),
+    DATABASE_URL: dbUrl, REDIS_URL: main.url, REDLOCK_REDIS_URLS: nodes.map((n) => n.url).join(','),
   })
   const call = httpClient(t, service.base)
   await createSale(call, { items: 40, stock_per_item: 1, per_user_limit: 40 })
@@ -50,17 +46,14 @@ t.test('Redlock over 3 nodes: one down, purchases go on; two down, they fail fas
 })
 
 t.test('a lock that expires during a slow commit cannot produce a second purchase', async (t) => {
-  const db = await createTestDatabase()
-  t.teardown(() => db.drop())
-  const sql = postgres(db.url, { max: 1, onnotice: () => {} })
-  t.teardown(() => sql.end())
+  const { url: dbUrl, sql } = await testDatabase(t)
   const redis = await startRedis(t)
   const lockNode = await startRedis(t)
-  const proxy = await startProxy(t, proxyTarget(db.url))
+  const proxy = await startProxy(t, proxyTarget(dbUrl))
   const shared = { REDIS_URL: redis.url, REDLOCK_REDIS_URLS: lockNode.url, LOCK_TTL_MS: '500' }
   // Instance A reaches Postgres through the proxy the test holds; instance B directly.
-  const a = await startService(t, { ...shared, DATABASE_URL: viaProxy(db.url, proxy) })
-  const b = await startService(t, { ...shared, DATABASE_URL: db.url })
+  const a = await startService(t, { ...shared, DATABASE_URL: viaProxy(dbUrl, proxy) })
+  const b = await startService(t, { ...shared, DATABASE_URL: dbUrl })
   const callA = httpClient(t, a.base)
   const callB = httpClient(t, b.base)
   const saleId = await createSale(callA, { items: 1, stock_per_item: 1 })

@@ -1,6 +1,5 @@
 import t from 'tap'
-import postgres from 'postgres'
-import { createTestDatabase } from '../helpers/services.js'
+import { testDatabase } from '../helpers/services.js'
 import {
   createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor,
 } from '../helpers/fault-processes.js'
@@ -9,14 +8,11 @@ import { saleKeys } from '../../src/sale/keys.js'
 const GRACE_MS = 8_000
 
 t.test('SIGTERM under load: in-flight requests complete, attempt log drained, exit within grace', async (t) => {
-  const db = await createTestDatabase()
-  t.teardown(() => db.drop())
-  const sql = postgres(db.url, { max: 1, onnotice: () => {} })
-  t.teardown(() => sql.end())
+  const { url: dbUrl, sql } = await testDatabase(t)
   const redis = await startRedis(t)
-  const proxy = await startProxy(t, proxyTarget(db.url))
+  const proxy = await startProxy(t, proxyTarget(dbUrl))
   const service = await startService(t, {
-    DATABASE_URL: viaProxy(db.url, proxy), REDIS_URL: redis.url,
+    DATABASE_URL: viaProxy(dbUrl, proxy), REDIS_URL: redis.url,
     SHUTDOWN_GRACE_MS: String(GRACE_MS),
   })
   const call = httpClient(t, service.base, 128)

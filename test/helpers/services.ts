@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import postgres from 'postgres'
+import type { Test } from 'tap'
 import { migrate } from '../../src/migrate.js'
 
 /**
@@ -54,4 +55,13 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
       }
     },
   }
+}
+
+/** A fresh database for this test and a connection of the test's own to it, both gone at teardown. */
+export async function testDatabase(t: Test, max = 1): Promise<{ url: string; sql: postgres.Sql }> {
+  const db = await createTestDatabase()
+  t.teardown(() => db.drop())
+  const sql = postgres(db.url, { max, onnotice: () => {} })
+  t.teardown(() => sql.end())
+  return { url: db.url, sql }
 }
