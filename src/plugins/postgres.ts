@@ -13,6 +13,9 @@ export function createSql(url: string, { max, statementTimeoutMs }: PostgresOpti
     max,
     idle_timeout: 30,
     connect_timeout: 5,
+    // postgres.js backs off up to 20 s after failed connects, so purchases would crawl for
+    // that long after an outage; retry within half a second instead (jittered).
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 0.5) * (0.5 + Math.random() / 2),
     onnotice: () => {},
     connection: { application_name: 'flashsale', statement_timeout: statementTimeoutMs },
   })
