@@ -1,0 +1,71 @@
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+
+const HOUR = 3_600_000
+
+t.test('the hourly schedule runs a sale now and creates the next one ahead of time', async (t) => {
+  const { app, sql } = await buildTestApp(t, { SALE_SCHEDULE: 'hourly', SALE_ITEMS: 50, SALE_STOCK_PER_ITEM: 2, PER_USER_LIMIT: 4 })
+  const sale = (await app.inject('/sale')).json()
+  const nextHour = Date.parse(sale.ends_at)
+  t.equal(nextHour % HOUR, 0, 'the current sale ends at the top of the hour')
+  t.ok(nextHour - Date.now() <= HOUR, 'this hour')
+  t.match(sale, { per_user_limit: 4, units_total: 100, units_available: 100 })
+
+  const rows = await sql`SELECT slot, starts_at, ends_at, items FROM sales ORDER BY starts_at`
+  t.equal(rows.length, 2, 'this hour and the next')
+  t.equal(rows[1]!.starts_at.getTime(), nextHour, 'the next sale starts when this one ends')
+  t.equal(rows[1]!.ends_at.getTime(), nextHour + HOUR)
+  const [items] = await sql`SELECT count(*)::int AS n FROM items WHERE sale_id = ${sale.sale_id}`
+  t.equal(items!.n, 50, 'items are in Postgres with their names and pictures')
+  const next = app.sale.catalog.all().find((s) => s.startsAt === nextHour)!
+  t.equal(await app.redis.hlen(next.keys.stock), 50, 'the next sale is already loaded in Redis: the switch is instant')
+
+  // Another instance (or a later refresh) schedules nothing twice.
+  await app.sale.tick()
+  const [again] = await sql`SELECT count(*)::int AS n FROM sales`
+  t.equal(again!.n, 2)
+})
+
+t.test('an operator sale is never overridden by the schedule', async (t) => {
+  const { app, sql, createSale } = await buildTestApp(t, { SALE_SCHEDULE: 'hourly', SALE_ITEMS: 10 })
+  const scheduled = (await app.inject('/sale')).json().sale_id
+  const operator = await createSale({ items: 3, stock_per_item: 1, ends_at: new Date(Date.now() + 3 * HOUR).toISOString() })
+  t.not(operator, scheduled)
+  await app.sale.tick()
+  t.equal((await app.inject('/sale')).json().sale_id, operator, 'the operator sale is current')
+  const live = await sql`SELECT id::int FROM sales WHERE ends_at > now() AND ends_at > starts_at ORDER BY starts_at`
+  t.same(live.map((r) => r.id), [operator], 'the scheduled sales it overlaps gave way, and none was added over it')
+})
+
+t.test('a sale lost by Redis is rebuilt from what Postgres knows was sold', async (t) => {
+  const { app, createSale, redis } = await buildTestApp(t)
+  const saleId = await createSale({ items: 3, stock_per_item: 2, per_user_limit: 5 })
+  const { code } = (await app.inject({ method: 'POST', url: '/checkout?user_id=ann&id=2' })).json()
+  await app.inject({ method: 'POST', url: `/purchase?code=${code}` })
+  await app.inject({ method: 'POST', url: '/checkout?user_id=bob&id=3' })
+
+  const keys = app.sale.catalog.get(saleId)!.keys
+  await redis.del(...keys.state)
+  await app.sale.tick()
+  t.match((await app.inject('/sale')).json(), { units_total: 6, units_sold: 1, units_reserved: 0, units_available: 5 },
+    'sold units stay sold; the lost reservation is free again')
+  t.equal(await redis.hget(keys.stock, '2'), '1')
+  t.equal(await redis.hget(keys.users, 'ann'), '1', 'the buyer still counts what she bought')
+})
+
+t.test('operator API validates its input', async (t) => {
+  const { app } = await buildTestApp(t)
+  const post = (payload: unknown) => app.inject({
+    method: 'POST', url: '/admin/sales', headers: { authorization: 'Bearer test-admin-token-0123456789' }, payload: payload as object,
+  })
+  for (const body of [{}, { items: 0, stock_per_item: 1 }, { items: 1, stock_per_item: 1, extra: 1 }, { items: 1, stock_per_item: 1, starts_at: 'soon' },
+    { items: 1, stock_per_item: 1, ends_at: new Date(Date.now() - 1000).toISOString() },
+    { items: 1, stock_per_item: 1, starts_at: new Date(Date.now() + 2 * HOUR).toISOString(), ends_at: new Date(Date.now() + HOUR).toISOString() }]) {
+    const res = await post(body)
+    t.equal(res.statusCode, 400, JSON.stringify(body))
+    t.equal(res.json().error, 'invalid_request')
+  }
+  const scheduled = await post({ items: 2, stock_per_item: 1, starts_at: new Date(Date.now() + HOUR).toISOString() })
+  t.equal(scheduled.statusCode, 201, 'a sale can be scheduled ahead')
+  t.equal((await app.inject('/sale')).statusCode, 404, 'and is not current before it starts')
+})
