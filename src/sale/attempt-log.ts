@@ -2,12 +2,13 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { insertAttempts, type AttemptRow } from '../repositories/attempts.js'
 import type { CheckoutResult } from '../plugins/metrics.js'
-import type { Sale, SaleCatalog } from './catalog.js'
+import { SETTLED_AFTER_MS, type Sale, type SaleCatalog } from './catalog.js'
 import type { SaleContext } from './context.js'
 import { ATTEMPT_GROUP } from './keys.js'
 
 /** Entries pending this long belong to a consumer that died: another instance takes them over. */
 const CLAIM_IDLE_MS = 30_000
+const OLD_STREAM_INTERVAL_MS = 5_000
 
 type StreamEntry = [id: string, fields: string[]]
 
@@ -24,6 +25,7 @@ export class AttemptLog {
   private readonly retry = new Set<string>()
   private readonly consumer = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`
   private readonly lastClaim = new Map<string, number>()
+  private readonly lastVisit = new Map<number, number>()
   private draining: Promise<number> | undefined
 
   constructor(
@@ -65,10 +67,29 @@ export class AttemptLog {
     let total = 0
     for (;;) {
       let n = await this.flushBuffer()
-      for (const sale of this.catalog.all()) n += await this.drainStream(sale)
+      for (const sale of this.catalog.all()) {
+        if (!this.due(sale)) continue
+        const drained = await this.drainStream(sale)
+        // An old stream with a backlog (Postgres was down) drains at full speed until empty.
+        if (drained > 0) this.lastVisit.delete(sale.id)
+        n += drained
+      }
       total += n
       if (n === 0) return total
     }
+  }
+
+  /**
+   * The streams of running and just-ended sales are drained on every pass; older sales get no
+   * new attempts, so their streams are looked at every few seconds (for entries left pending
+   * by a consumer that died), not ten times a second.
+   */
+  private due(sale: Sale): boolean {
+    const now = Date.now()
+    if (sale.endsAt > now - SETTLED_AFTER_MS || this.retry.has(sale.keys.log)) return true
+    if (now - (this.lastVisit.get(sale.id) ?? 0) < OLD_STREAM_INTERVAL_MS) return false
+    this.lastVisit.set(sale.id, now)
+    return true
   }
 
   /** Attempts recorded but not yet persisted: the in-process buffer plus every stream. */

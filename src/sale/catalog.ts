@@ -20,6 +20,8 @@ export interface Sale {
 const HOUR = 3_600_000
 /** How long a sale's Redis state and its place in the catalog outlive the sale. */
 export const RETENTION_MS = 24 * HOUR
+/** Past its end by this much, a sale gets no new attempts and needs no sync. */
+export const SETTLED_AFTER_MS = 60_000
 
 /**
  * The sales this instance knows: running, upcoming and recently ended, refreshed from Postgres
@@ -72,9 +74,14 @@ export class SaleCatalog {
     await this.syncAll()
   }
 
-  /** Keeps every known sale's window in Redis, reloading any that Redis lost. */
+  /**
+   * Keeps the window of every sale that is running, upcoming or just ended in Redis, reloading
+   * any that Redis lost. Older sales are left alone: their reservations can no longer be bought,
+   * and their purchases are answered from Postgres.
+   */
   async syncAll(): Promise<void> {
-    for (const sale of this.sales) await this.ensureLoaded(sale)
+    const since = Date.now() - SETTLED_AFTER_MS
+    for (const sale of this.sales) if (sale.endsAt > since) await this.ensureLoaded(sale)
   }
 
   async ensureLoaded(sale: Sale): Promise<void> {
