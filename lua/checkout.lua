@@ -5,7 +5,8 @@
 -- KEYS[3] users  hash  user id -> units held (live reservations + purchases)
 -- KEYS[4] res    hash  code -> "state|item|user|expires_at_ms[|purchase_id]"
 -- KEYS[5] due    zset  code scored by the time it needs attention (expiry or commit lease)
--- KEYS[6] log    stream of attempts, drained into Postgres by the attempt log
+-- KEYS[6] log    stream of attempts, drained into Postgres by the attempt log; one field per
+--                entry, `a` = "user|item|result|code|ms" (user ids and codes never hold a '|')
 -- KEYS[7] rate   counter of this client address's checkouts in the current window
 -- KEYS[8] rate   counter of this user's checkouts in the current window
 -- ARGV[1] item id (canonical decimal), ARGV[2] user id, ARGV[3] code to use on success
@@ -57,5 +58,5 @@ else
 end
 
 if result ~= 'success' then code = '' end
-redis.call('XADD', KEYS[6], '*', 'u', user, 'i', item, 'r', result, 'c', code, 't', now)
+redis.call('XADD', KEYS[6], '*', 'a', user .. '|' .. item .. '|' .. result .. '|' .. code .. '|' .. now)
 return { result, expires }

@@ -164,19 +164,16 @@ export class AttemptLog {
   }
 }
 
-function toRow(saleId: number, streamId: string, f: string[]): AttemptRow {
-  const row: AttemptRow = {
-    sale_id: saleId, user_id: null, item_id: null, result: 'error', code: null, created_at: new Date(0), stream_id: streamId,
+/** An entry of the checkout script: field `a` = "user|item|result|code|ms" (see lua/checkout.lua). */
+function toRow(saleId: number, streamId: string, fields: string[]): AttemptRow {
+  const [user, item, result, code, ms] = (fields[1] ?? '').split('|')
+  return {
+    sale_id: saleId,
+    user_id: user || null,
+    item_id: item ? Number(item) : null,
+    result: result || 'error',
+    code: code || null,
+    created_at: new Date(Number(ms)),
+    stream_id: streamId,
   }
-  for (let i = 0; i < f.length; i += 2) {
-    const v = f[i + 1]!
-    switch (f[i]) {
-      case 'u': row.user_id = v; break
-      case 'i': row.item_id = Number(v); break
-      case 'r': row.result = v; break
-      case 'c': row.code = v === '' ? null : v; break
-      case 't': row.created_at = new Date(Number(v)); break
-    }
-  }
-  return row
 }

@@ -41,4 +41,8 @@ t.test('checkout reserves a unit and answers every failure with its code', async
   t.same(Object.fromEntries(rows.map((r) => [r.result, r.n])), {
     invalid: 4, item_not_found: 1, sold_out: 1, success: 2, user_limit: 1,
   })
+  const [first] = await sql`SELECT sale_id::int, user_id, item_id::int, result, code, created_at
+    FROM checkout_attempts WHERE code = ${body.code}`
+  t.match({ ...first }, { sale_id: saleId, user_id: 'alice', item_id: 1, result: 'success', code: body.code })
+  t.ok(Math.abs(first!.created_at.getTime() - Date.now()) < 60_000, 'stamped with the time of the attempt')
 })

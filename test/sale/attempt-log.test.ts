@@ -46,7 +46,7 @@ t.test('attempts delivered twice are stored once', async (t) => {
   const [first] = await sql`SELECT stream_id FROM checkout_attempts`
   const id = first!.stream_id as string
   const key = app.sale.catalog.get(saleId)!.keys.log
-  await redis.xadd(key, '9999999999999-0', 'u', 'x', 'i', '1', 'r', 'success', 'c', '', 't', Date.now())
+  await redis.xadd(key, '9999999999999-0', 'a', `x|1|success||${Date.now()}`)
   await sql`UPDATE checkout_attempts SET stream_id = '9999999999999-0' WHERE stream_id = ${id}`
   await app.sale.attempts.drain()
   const [n] = await sql`SELECT count(*)::int AS n FROM checkout_attempts`
