@@ -11,7 +11,6 @@ export const ERRORS = {
   sale_not_active: { status: 409, message: 'No sale is running right now.' },
   sold_out: { status: 409, message: 'This item is sold out.' },
   purchase_in_progress: { status: 409, message: 'This reservation is being purchased; retry shortly.' },
-  sale_conflict: { status: 409, message: 'The sale overlaps a sale that has already started.' },
   code_expired: { status: 410, message: 'The reservation has expired.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
   unsupported_media_type: { status: 415, message: 'The request body must be JSON.' },
