@@ -12,7 +12,7 @@ const FAILURE: Record<string, ErrorCode> = {
 }
 
 const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { reservations, attempts } = fastify.sale
+  const { reservations, attempts, catalog } = fastify.sale
   const { meters } = fastify
 
   fastify.post('/checkout', {
@@ -31,7 +31,7 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
       const q = request.query as Record<string, unknown>
       const user = typeof q.user_id === 'string' ? q.user_id.slice(0, 64) : null
       const item = Number(q.id)
-      attempts.record(null, user, Number.isSafeInteger(item) && item > 0 ? item : null, 'invalid')
+      attempts.record(catalog.current()?.id ?? null, user, Number.isSafeInteger(item) && item > 0 ? item : null, 'invalid')
       meters.checkout.invalid.inc()
       return sendError(reply, 'invalid_request', { message: request.validationError.message })
     }

@@ -41,6 +41,8 @@ t.test('checkout reserves a unit and answers every failure with its code', async
   t.same(Object.fromEntries(rows.map((r) => [r.result, r.n])), {
     invalid: 4, item_not_found: 1, sold_out: 1, success: 2, user_limit: 1,
   })
+  const [invalid] = await sql`SELECT count(*)::int AS n FROM checkout_attempts WHERE result = 'invalid' AND sale_id = ${saleId}`
+  t.equal(invalid!.n, 4, 'invalid attempts belong to the sale they were made in')
   const [first] = await sql`SELECT sale_id::int, user_id, item_id::int, result, code, created_at
     FROM checkout_attempts WHERE code = ${body.code}`
   t.match({ ...first }, { sale_id: saleId, user_id: 'alice', item_id: 1, result: 'success', code: body.code })
