@@ -1,13 +1,12 @@
 import fp from 'fastify-plugin'
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
 import { sendError } from '../schemas/common.js'
+import { bearerMatcher } from '../bearer-token.js'
 
 /** Marks the separate metrics listener's own requests; the value never leaves the process. */
 const INTERNAL_HEADER = 'x-flashsale-metrics-port'
-
-const digest = (s: string) => createHash('sha256').update(s).digest()
 
 /**
  * Who may read /metrics. With METRICS_PORT set, /metrics is served on that port only (bind it
@@ -19,15 +18,14 @@ export default fp(
   async function metricsAccess(fastify) {
     const { METRICS_PORT, METRICS_TOKEN, HOST } = fastify.config
     const internal = randomBytes(24).toString('hex')
-    const expected = digest(`Bearer ${METRICS_TOKEN}`)
+    const authorized = bearerMatcher(METRICS_TOKEN)
 
     fastify.addHook('onRequest', async (request, reply) => {
       if (request.routeOptions.url !== '/metrics') return
       const fromMetricsPort = request.headers[INTERNAL_HEADER] === internal
       if (METRICS_PORT > 0 && !fromMetricsPort) return sendError(reply, 'not_found')
       if (METRICS_TOKEN && !fromMetricsPort) {
-        const given = request.headers.authorization
-        if (given === undefined || !timingSafeEqual(digest(given), expected)) return sendError(reply, 'unauthorized')
+        if (!authorized(request.headers.authorization)) return sendError(reply, 'unauthorized')
       }
     })
 
@@ -35,8 +33,7 @@ export default fp(
     let server: Server | undefined
     fastify.addHook('onReady', async () => {
       server = createServer((req, res) => {
-        const authorization = req.headers.authorization
-        const allowed = !METRICS_TOKEN || (authorization !== undefined && timingSafeEqual(digest(authorization), expected))
+        const allowed = !METRICS_TOKEN || authorized(req.headers.authorization)
         if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics' || !allowed) {
           res.writeHead(allowed ? 404 : 401, { 'content-type': 'application/json' })
           res.end(JSON.stringify(allowed ? { error: 'not_found', message: 'No such route.' }

@@ -1,21 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { createHash, timingSafeEqual } from 'node:crypto'
 import { CreateSaleBody, CreateSaleReply } from '../schemas/sale.js'
 import { errorResponses, sendError } from '../schemas/common.js'
+import { bearerMatcher } from '../bearer-token.js'
 
 const HOUR_MS = 3_600_000
-
-/** Compares digests, so neither the token's content nor its length leaks through timing. */
-function tokenMatcher(token: string): (header: string | undefined) => boolean {
-  const expected = createHash('sha256').update(`Bearer ${token}`).digest()
-  return (header) =>
-    token.length > 0 && header !== undefined && timingSafeEqual(createHash('sha256').update(header).digest(), expected)
-}
 
 const admin: FastifyPluginAsyncTypebox = async (fastify) => {
   const { catalog } = fastify.sale
   const { config } = fastify
-  const authorized = tokenMatcher(config.ADMIN_TOKEN)
+  const authorized = bearerMatcher(config.ADMIN_TOKEN)
 
   fastify.addHook('onRequest', async (request, reply) => {
     if (!authorized(request.headers.authorization)) {
