@@ -52,3 +52,28 @@ t.test('attempts delivered twice are stored once', async (t) => {
   const [n] = await sql`SELECT count(*)::int AS n FROM checkout_attempts`
   t.equal(n!.n, 1)
 })
+
+t.test('a sale that ended long ago is still drained, its backlog in full', async (t) => {
+  const { app, createSale, sql, redis } = await buildTestApp(t, { ATTEMPT_BATCH_SIZE: 500 })
+  const saleId = await createSale({ items: 1, stock_per_item: 1 })
+  await sql`UPDATE sales SET starts_at = now() - interval '2 hours', ends_at = now() - interval '10 minutes' WHERE id = ${saleId}`
+  await app.sale.tick()
+  const sale = app.sale.catalog.get(saleId)!
+  t.ok(sale.endsAt < Date.now() - 60_000, 'the catalog sees the sale as long over')
+
+  // Entries that turn up in an old sale's stream (left pending by a consumer that died, say):
+  // more than one batch of them. Old streams are looked at every few seconds, then drained
+  // batch after batch until empty.
+  const pipeline = redis.pipeline()
+  for (let i = 0; i < 1_800; i++) pipeline.xadd(sale.keys.log, '*', 'a', `late${i}|1|sold_out||${Date.now()}`)
+  await pipeline.exec()
+  let firstSeen = 0
+  await eventually(async () => {
+    const [row] = await sql`SELECT count(*)::int AS n FROM checkout_attempts WHERE sale_id = ${saleId}`
+    if (row!.n > 0 && firstSeen === 0) firstSeen = Date.now()
+    return row!.n === 1_800
+  }, 15_000)
+  // One batch per visit would take three visits, several seconds apart.
+  t.ok(Date.now() - firstSeen < 2_000, `all batches within ${Date.now() - firstSeen} ms of the first`)
+  t.equal(await redis.xlen(sale.keys.log), 0, 'the stream is empty')
+})
