@@ -103,6 +103,10 @@ function createMeters(registry: client.Registry) {
     name: 'flashsale_attempt_log_dropped_total',
     help: 'Checkout attempts not persisted because the in-process buffer was full.', registers,
   })
+  const attemptsDeadLettered = new client.Counter({
+    name: 'flashsale_attempt_log_dead_letter_total',
+    help: 'Checkout attempts Postgres refused even alone, kept raw in checkout_attempts_dead_letter.', registers,
+  })
   const attemptBacklog = new client.Gauge({
     name: 'flashsale_attempt_log_backlog', help: 'Checkout attempts recorded but not yet in Postgres.', registers,
     collect: () => onScrape.backlog?.(),
@@ -168,6 +172,7 @@ function createMeters(registry: client.Registry) {
     settled,
     attemptsPersisted,
     attemptsDropped,
+    attemptsDeadLettered,
     attemptBacklog,
     pool,
     /** Postgres queries running now: with the pool size, what the pool gauge reports. */
