@@ -6,10 +6,11 @@
 -- KEYS[4] res    hash  code -> "state|item|user|expires_at_ms[|purchase_id]"
 -- KEYS[5] due    zset  code scored by the time it needs attention (expiry or commit lease)
 -- KEYS[6] log    stream of attempts, drained into Postgres by the attempt log; one field per
---                entry, `a` = "user|item|result|code|ms" (user ids and codes never hold a '|')
+--                entry, `a` = "user|item|result|key|ms" (user ids and codes never hold a '|'),
+--                where key is ARGV[3]: the attempt's key, and the reservation's code on success
 -- KEYS[7] rate   counter of this client address's checkouts in the current window
 -- KEYS[8] rate   counter of this user's checkouts in the current window
--- ARGV[1] item id (canonical decimal), ARGV[2] user id, ARGV[3] code to use on success
+-- ARGV[1] item id (canonical decimal), ARGV[2] user id, ARGV[3] the attempt's key: its code on success
 -- ARGV[4] most checkouts per address per window, ARGV[5] most per user (0 switches either off)
 -- ARGV[6] rate window (ms)
 --
@@ -57,6 +58,5 @@ else
   end
 end
 
-if result ~= 'success' then code = '' end
 redis.call('XADD', KEYS[6], '*', 'a', user .. '|' .. item .. '|' .. result .. '|' .. code .. '|' .. now)
 return { result, expires }

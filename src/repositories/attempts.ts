@@ -1,6 +1,8 @@
 import type { Sql } from 'postgres'
 
 export interface AttemptRow {
+  /** Unique per attempt: a request recorded twice (in process and in its stream) is one row. */
+  attempt_key: string
   sale_id: number | null
   user_id: string | null
   item_id: number | null
@@ -12,12 +14,28 @@ export interface AttemptRow {
 }
 
 /**
- * One insert for a whole batch, as seven arrays rather than seven parameters a row: far less to
- * encode and parse. A row already written (same sale and stream entry) is skipped.
+ * One insert for a whole batch, as arrays rather than a row of parameters each: far less to
+ * encode and parse. An attempt already written is skipped, except that an `error` outcome wins:
+ * it is what the buyer was answered when Redis ran the script only after the request gave up.
  */
+/** Text longer than this is cut (and marked so): an attempt's fields are bounded whatever is sent. */
+export const MAX_TEXT = 256
+const UNSTORABLE = /[\u0000\ud800-\udfff]/
+
+/**
+ * Text Postgres accepts, whatever a client sent: NUL (which no text column can hold) and lone
+ * surrogates (which have no UTF-8) become U+FFFD, and over-long text is cut.
+ */
+export function storable(text: string, max = MAX_TEXT): string {
+  if (text.length <= max && !UNSTORABLE.test(text)) return text
+  const cut = text.length > max ? `${text.slice(0, max - 1)}\u2026` : text
+  return cut.toWellFormed().replaceAll('\u0000', '\uFFFD')
+}
+
 export async function insertAttempts(sql: Sql, rows: readonly AttemptRow[]): Promise<void> {
   if (rows.length === 0) return
   const n = rows.length
+  const key = new Array<string>(n)
   const sale = new Array<number | null>(n)
   const user = new Array<string | null>(n)
   const item = new Array<number | null>(n)
@@ -27,17 +45,43 @@ export async function insertAttempts(sql: Sql, rows: readonly AttemptRow[]): Pro
   const stream = new Array<string | null>(n)
   for (let i = 0; i < n; i++) {
     const r = rows[i]!
+    key[i] = r.attempt_key
     sale[i] = r.sale_id
-    user[i] = r.user_id
+    user[i] = r.user_id === null ? null : storable(r.user_id)
     item[i] = r.item_id
     result[i] = r.result
-    code[i] = r.code
+    code[i] = r.code === null ? null : storable(r.code)
     at[i] = r.created_at.toISOString()
     stream[i] = r.stream_id
   }
   await sql`
-    INSERT INTO checkout_attempts (sale_id, user_id, item_id, result, code, created_at, stream_id)
-    SELECT * FROM unnest(${sale}::bigint[], ${user}::text[], ${item}::bigint[], ${result}::text[],
+    INSERT INTO checkout_attempts (attempt_key, sale_id, user_id, item_id, result, code, created_at, stream_id)
+    SELECT * FROM unnest(${key}::text[], ${sale}::bigint[], ${user}::text[], ${item}::bigint[], ${result}::text[],
                          ${code}::text[], ${at}::timestamptz[], ${stream}::text[])
-    ON CONFLICT (sale_id, stream_id) DO NOTHING`
+    ON CONFLICT (attempt_key) DO UPDATE SET result = excluded.result, code = NULL
+      WHERE excluded.result = 'error' AND checkout_attempts.result <> 'error'`
+}
+
+export interface DeadLetter {
+  attempt_key: string
+  source: string
+  raw: Buffer
+  reason: string
+}
+
+/** Keeps an attempt Postgres refused, once. */
+export async function insertDeadLetter(sql: Sql, d: DeadLetter): Promise<void> {
+  await sql`
+    INSERT INTO checkout_attempts_dead_letter (attempt_key, source, raw, reason)
+    VALUES (${storable(d.attempt_key)}, ${storable(d.source)}, ${d.raw}, ${storable(d.reason, 2_000)})
+    ON CONFLICT (attempt_key) DO NOTHING`
+}
+
+/**
+ * SQLSTATE classes that blame the data, not the database: a data exception (22), an integrity
+ * violation (23) or a program limit such as an over-long value (54). Retrying cannot help.
+ */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)
 }

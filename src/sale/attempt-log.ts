@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
-import { randomBytes } from 'node:crypto'
-import { insertAttempts, type AttemptRow } from '../repositories/attempts.js'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { insertAttempts, insertDeadLetter, isDataError, MAX_TEXT, type AttemptRow } from '../repositories/attempts.js'
 import type { CheckoutResult } from '../plugins/metrics.js'
 import { SETTLED_AFTER_MS, type Sale, type SaleCatalog } from './catalog.js'
 import type { SaleContext } from './context.js'
@@ -9,8 +9,16 @@ import { ATTEMPT_GROUP } from './keys.js'
 /** Entries pending this long belong to a consumer that died: another instance takes them over. */
 const CLAIM_IDLE_MS = 30_000
 const OLD_STREAM_INTERVAL_MS = 5_000
+const IN_PROCESS = 'process'
 
 type StreamEntry = [id: string, fields: string[]]
+
+/** An attempt that cannot even be turned into a row: it goes to the dead letters as it is. */
+interface Unreadable {
+  attempt_key: string
+  raw: unknown
+  reason: string
+}
 
 /**
  * Every checkout attempt reaches Postgres. Attempts decided by the checkout script are in the
@@ -18,6 +26,11 @@ type StreamEntry = [id: string, fields: string[]]
  * them in batches, at least once: rows are acknowledged only after they are committed, and
  * inserting one twice is a no-op. Attempts that never reached the script (invalid input, rate
  * limited, no sale, Redis down) wait in a bounded in-process buffer.
+ *
+ * Nothing one client sends can stop the log: a batch Postgres refuses for its data is split
+ * until the rows it refuses are alone, and those go to the dead-letter table with their raw
+ * fields. The buffer and each stream drain on their own, so a source that keeps failing holds
+ * back nothing but itself.
  */
 export class AttemptLog {
   private buffer: AttemptRow[] = []
@@ -33,14 +46,26 @@ export class AttemptLog {
     private readonly catalog: SaleCatalog,
   ) {}
 
-  /** Records an attempt that did not go through the checkout script. */
-  record(saleId: number | null, userId: string | null, itemId: number | null, result: CheckoutResult): void {
+  /**
+   * Records an attempt that did not go through the checkout script. `key` is the code the
+   * script was given when the attempt failed on its way to Redis: should Redis run it after
+   * all, its stream entry and this record are one attempt.
+   */
+  record(saleId: number | null, userId: string | null, itemId: number | null, result: CheckoutResult, key?: string): void {
     if (this.buffer.length >= this.ctx.config.ATTEMPT_BUFFER_MAX) {
       this.ctx.meters.attemptsDropped.inc()
       return
     }
     this.buffer.push({
-      sale_id: saleId, user_id: userId, item_id: itemId, result, code: null, created_at: new Date(), stream_id: null,
+      attempt_key: key ?? randomUUID(),
+      sale_id: saleId,
+      // Bounded here already: the buffer holds up to ATTEMPT_BUFFER_MAX of them.
+      user_id: userId === null || userId.length <= MAX_TEXT ? userId : userId.slice(0, MAX_TEXT + 1),
+      item_id: itemId,
+      result,
+      code: null,
+      created_at: new Date(),
+      stream_id: null,
     })
   }
 
@@ -51,7 +76,8 @@ export class AttemptLog {
 
   /**
    * Persists what is waiting, batch by batch; returns how many attempts were written. Calls
-   * queue behind one another, so a caller's drain covers everything recorded before it.
+   * queue behind one another, so a caller's drain covers everything recorded before it. Rejects
+   * when a source failed, after every other source had its turn.
    */
   drain(): Promise<number> {
     const previous = this.draining
@@ -66,16 +92,24 @@ export class AttemptLog {
   private async drainAll(): Promise<number> {
     let total = 0
     for (;;) {
-      let n = await this.flushBuffer()
+      const failures: unknown[] = []
+      const attempt = (source: () => Promise<number>) => source().catch((err) => {
+        failures.push(err)
+        return 0
+      })
+      let n = await attempt(() => this.flushBuffer())
       for (const sale of this.catalog.all()) {
         if (!this.due(sale)) continue
-        const drained = await this.drainStream(sale)
+        const drained = await attempt(() => this.drainStream(sale))
         // An old stream with a backlog (Postgres was down) drains at full speed until empty.
         if (drained > 0) this.lastVisit.delete(sale.id)
         n += drained
       }
       total += n
-      if (n === 0) return total
+      if (n > 0) continue
+      if (failures.length === 1) throw failures[0]
+      if (failures.length > 1) throw new AggregateError(failures, `${failures.length} attempt-log sources failed`)
+      return total
     }
   }
 
@@ -103,7 +137,7 @@ export class AttemptLog {
   private async flushBuffer(): Promise<number> {
     if (this.buffer.length === 0) return 0
     const batch = this.buffer.slice(0, this.ctx.config.ATTEMPT_BATCH_SIZE)
-    await this.persist(batch)
+    await this.store(batch, IN_PROCESS, (row) => row)
     this.buffer.splice(0, batch.length)
     return batch.length
   }
@@ -124,9 +158,20 @@ export class AttemptLog {
       this.retry.delete(key)
       return 0
     }
-    const rows = entries.map(([id, f]) => toRow(sale.id, id, f))
+    const source = `stream ${key}`
+    const rows: AttemptRow[] = []
+    const fieldsOf = new Map<string, string[]>()
+    for (const [id, fields] of entries) {
+      const row = toRow(sale.id, id, fields)
+      if ('raw' in row) {
+        await this.deadLetter(row, source)
+      } else {
+        rows.push(row)
+        fieldsOf.set(id, fields)
+      }
+    }
     try {
-      await this.persist(rows)
+      await this.store(rows, source, (row) => ({ stream_id: row.stream_id, fields: fieldsOf.get(row.stream_id!) }))
     } catch (err) {
       this.retry.add(key)
       throw err
@@ -157,23 +202,64 @@ export class AttemptLog {
     return reply?.[0]?.[1] ?? []
   }
 
-  private async persist(rows: AttemptRow[]): Promise<void> {
+  /**
+   * Inserts a batch. When Postgres refuses it for its data, the batch is split in halves until
+   * each refused row is alone, and that row becomes a dead letter; any other failure (Postgres
+   * unreachable, say) is thrown, and the batch is tried again later.
+   */
+  private async store(rows: AttemptRow[], source: string, rawOf: (row: AttemptRow) => unknown): Promise<void> {
+    if (rows.length === 0) return
     const { meters, sql } = this.ctx
-    await meters.db('attempts_insert', () => insertAttempts(sql, rows))
-    meters.attemptsPersisted.inc(rows.length)
+    try {
+      await meters.db('attempts_insert', () => insertAttempts(sql, rows))
+      meters.attemptsPersisted.inc(rows.length)
+    } catch (err) {
+      if (!isDataError(err)) throw err
+      const [row] = rows
+      if (rows.length === 1) return this.deadLetter({ attempt_key: row!.attempt_key, raw: rawOf(row!), reason: reasonOf(err) }, source)
+      const half = rows.length >> 1
+      await this.store(rows.slice(0, half), source, rawOf)
+      await this.store(rows.slice(half), source, rawOf)
+    }
+  }
+
+  private async deadLetter(row: Unreadable, source: string): Promise<void> {
+    const { meters, sql, log } = this.ctx
+    const raw = Buffer.from(JSON.stringify(row.raw))
+    await meters.db('attempts_dead_letter', () => insertDeadLetter(sql, { attempt_key: row.attempt_key, source, raw, reason: row.reason }))
+    meters.attemptsDeadLettered.inc()
+    log.warn({ attempt_key: row.attempt_key, source, reason: row.reason }, 'checkout attempt kept in the dead letters')
   }
 }
 
-/** An entry of the checkout script: field `a` = "user|item|result|code|ms" (see lua/checkout.lua). */
-function toRow(saleId: number, streamId: string, fields: string[]): AttemptRow {
-  const [user, item, result, code, ms] = (fields[1] ?? '').split('|')
+function reasonOf(err: unknown): string {
+  const { code, message } = err as { code?: string; message?: string }
+  return code ? `${code}: ${message}` : String(message ?? err)
+}
+
+/**
+ * An entry of the checkout script: field `a` = "user|item|result|key|ms" (see lua/checkout.lua);
+ * the key is the reservation's code when the result is a success. An entry that does not read
+ * as one (written by something else, or damaged) is returned as it is, to be kept raw.
+ */
+function toRow(saleId: number, streamId: string, fields: string[]): AttemptRow | Unreadable {
+  const value = fields[0] === 'a' && fields.length === 2 ? fields[1]! : undefined
+  const parts = value?.split('|')
+  const fallbackKey = `${saleId}:${streamId}`
+  if (!parts || parts.length !== 5) return { attempt_key: fallbackKey, raw: { stream_id: streamId, fields }, reason: 'not an attempt entry' }
+  const [user, item, result, key, ms] = parts as [string, string, string, string, string]
+  const at = new Date(Number(ms))
+  if (!result || Number.isNaN(at.getTime()) || (item !== '' && !/^\d+$/.test(item))) {
+    return { attempt_key: key || fallbackKey, raw: { stream_id: streamId, fields }, reason: 'unreadable attempt entry' }
+  }
   return {
+    attempt_key: key || fallbackKey,
     sale_id: saleId,
     user_id: user || null,
     item_id: item ? Number(item) : null,
-    result: result || 'error',
-    code: code || null,
-    created_at: new Date(Number(ms)),
+    result,
+    code: result === 'success' && key ? key : null,
+    created_at: at,
     stream_id: streamId,
   }
 }

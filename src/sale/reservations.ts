@@ -41,7 +41,7 @@ export class Reservations {
         redis.checkout(meta, stock, users, res, due, log, ipRate, userRate, String(itemId), userId, code,
           config.RATE_LIMIT_IP_MAX, config.RATE_LIMIT_USER_MAX, config.RATE_LIMIT_WINDOW_MS))
     } catch (err) {
-      this.attempts.record(sale.id, userId, itemId, 'error')
+      this.attempts.record(sale.id, userId, itemId, 'error', code)
       meters.checkout.error.inc()
       throw err
     }

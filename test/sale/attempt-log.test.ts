@@ -40,17 +40,14 @@ t.test('the attempt log survives Postgres being unreachable and catches up after
 t.test('attempts delivered twice are stored once', async (t) => {
   const { app, createSale, sql, redis } = await buildTestApp(t)
   const saleId = await createSale({ items: 1, stock_per_item: 1 })
-  await app.inject({ method: 'POST', url: '/checkout?user_id=x&id=1' })
+  const { code } = (await app.inject({ method: 'POST', url: '/checkout?user_id=x&id=1' })).json()
   await app.sale.attempts.drain()
-  // Replay the same stream entry as if its acknowledgement had been lost.
-  const [first] = await sql`SELECT stream_id FROM checkout_attempts`
-  const id = first!.stream_id as string
+  // The same stream entry again, as if its acknowledgement had been lost and it was re-added.
   const key = app.sale.catalog.get(saleId)!.keys.log
-  await redis.xadd(key, '9999999999999-0', 'a', `x|1|success||${Date.now()}`)
-  await sql`UPDATE checkout_attempts SET stream_id = '9999999999999-0' WHERE stream_id = ${id}`
+  await redis.xadd(key, '*', 'a', `x|1|success|${code}|${Date.now()}`)
   await app.sale.attempts.drain()
-  const [n] = await sql`SELECT count(*)::int AS n FROM checkout_attempts`
-  t.equal(n!.n, 1)
+  const rows = await sql`SELECT attempt_key, code FROM checkout_attempts`
+  t.same(rows.map((r) => ({ ...r })), [{ attempt_key: code, code }], 'one row, keyed by the attempt')
 })
 
 t.test('a sale that ended long ago is still drained, its backlog in full', async (t) => {
@@ -76,4 +73,52 @@ t.test('a sale that ended long ago is still drained, its backlog in full', async
   // One batch per visit would take three visits, several seconds apart.
   t.ok(Date.now() - firstSeen < 2_000, `all batches within ${Date.now() - firstSeen} ms of the first`)
   t.equal(await redis.xlen(sale.keys.log), 0, 'the stream is empty')
+})
+
+t.test('one unstorable attempt never stops the log: it is made storable, or kept raw in the dead letters', async (t) => {
+  const { app, createSale, sql, redis } = await buildTestApp(t)
+  const saleId = await createSale({ items: 5, stock_per_item: 1 })
+  const nul = await app.inject({ method: 'POST', url: '/checkout?user_id=a%00b&id=1' })
+  t.equal(nul.statusCode, 400, 'a NUL in the user id is an invalid request')
+  // A stream entry Postgres refuses even alone: an item id beyond bigint.
+  const log = app.sale.catalog.get(saleId)!.keys.log
+  await redis.xadd(log, '*', 'a', `zed|99999999999999999999|sold_out|${saleId}-${'e'.repeat(32)}|${Date.now()}`)
+  for (let i = 0; i < 10; i++) await app.inject({ method: 'POST', url: `/checkout?user_id=u${i}&id=${(i % 6) + 1}` })
+  await app.sale.attempts.drain()
+
+  const rows = await sql<{ user_id: string; result: string }[]>`SELECT user_id, result FROM checkout_attempts ORDER BY id`
+  t.equal(rows.length, 11, 'the NUL attempt and the ten after it are stored')
+  t.equal(rows.filter((r) => r.result === 'invalid')[0]?.user_id, 'a\uFFFDb', 'the NUL is stored as U+FFFD')
+  const dead = await sql<{ source: string; raw: Buffer; reason: string }[]>`
+    SELECT source, raw, reason FROM checkout_attempts_dead_letter`
+  t.equal(dead.length, 1, 'the entry Postgres refuses is a dead letter')
+  t.match(dead[0]!.raw.toString(), /99999999999999999999/, 'with its raw fields')
+  t.match(dead[0]!.reason, /out of range/, 'and the reason')
+  t.match(dead[0]!.source, /^stream /)
+  t.equal(await redis.xlen(log), 0, 'the stream is empty: the dead letter is acknowledged too')
+  const metrics = (await app.inject('/metrics')).body
+  t.match(metrics, /^flashsale_attempt_log_dead_letter_total 1$/m, 'counted')
+
+  // Delivered again (an acknowledgement lost): still one dead letter.
+  await redis.xadd(log, '*', 'a', `zed|99999999999999999999|sold_out|${saleId}-${'e'.repeat(32)}|${Date.now()}`)
+  await app.sale.attempts.drain()
+  const [again] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts_dead_letter`
+  t.equal(again!.n, 1, 'a dead letter is kept once')
+})
+
+t.test('a source that keeps failing does not hold back the others', async (t) => {
+  const { app, createSale, sql, redis } = await buildTestApp(t)
+  const first = await createSale({ items: 5, stock_per_item: 1, ends_at: new Date(Date.now() + 60_000).toISOString() })
+  await app.inject({ method: 'POST', url: '/checkout?user_id=early&id=1' })
+  // The first sale's stream is replaced by a value of the wrong type: reading it fails every time.
+  const broken = app.sale.catalog.get(first)!.keys.log
+  await redis.del(broken)
+  await redis.set(broken, 'not a stream')
+  const second = await createSale({ items: 5, stock_per_item: 1 })
+  await app.inject({ method: 'POST', url: '/checkout?user_id=late&id=1' })
+  await app.inject({ method: 'POST', url: '/checkout?user_id=bad!&id=1' })
+  await t.rejects(app.sale.attempts.drain(), /WRONGTYPE/, 'the failure is reported')
+  const rows = await sql<{ user_id: string; sale_id: string }[]>`SELECT user_id, sale_id FROM checkout_attempts ORDER BY user_id`
+  t.same(rows.map((r) => [r.user_id, Number(r.sale_id)]), [['bad!', second], ['late', second]],
+    'the buffer and the healthy stream drained')
 })
