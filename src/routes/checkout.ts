@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
 import { CheckoutQuery, CheckoutReply } from '../schemas/sale.js'
 import { errorResponses, sendError } from '../schemas/common.js'
 import type { ErrorCode } from '../errors.js'
+import { queryOnly, wantsText } from './buyer-protocol.js'
 
 const FAILURE: Record<string, ErrorCode> = {
   sold_out: 'sold_out',
@@ -11,36 +13,57 @@ const FAILURE: Record<string, ErrorCode> = {
   rate_limited: 'rate_limited',
 }
 
+/** The item of a checkout: `id`, or its alias `item_id`; naming two different items is invalid. */
+function itemOf(query: { id?: string | undefined; item_id?: string | undefined }): number | string {
+  const { id, item_id: alias } = query
+  if (id !== undefined && alias !== undefined && id !== alias) return 'querystring must not name two items (id and item_id differ)'
+  const item = id ?? alias
+  return item === undefined ? "querystring must have required property 'id'" : Number(item)
+}
+
+/** What an invalid attempt is stored with: the user id as sent, an item id when there is one. */
+function invalidAttempt(query: unknown): { user: string | null; item: number | null } {
+  const q = query as Record<string, unknown>
+  const user = typeof q.user_id === 'string' ? q.user_id : null
+  const item = Number(q.id ?? q.item_id)
+  return { user, item: Number.isSafeInteger(item) && item > 0 ? item : null }
+}
+
 const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
   const { reservations, attempts, catalog } = fastify.sale
   const { meters } = fastify
+  queryOnly(fastify)
 
   fastify.post('/checkout', {
     schema: {
       summary: 'Reserve one unit of an item for a limited time',
       querystring: CheckoutQuery,
       response: {
-        200: CheckoutReply,
+        200: {
+          content: {
+            'application/json': { schema: CheckoutReply },
+            'text/plain': { schema: Type.String({ description: 'the bare code, with Accept: text/plain' }) },
+          },
+        },
         ...errorResponses('invalid_request', 'item_not_found', 'sold_out', 'sale_not_active', 'user_limit_reached', 'rate_limited'),
       },
     },
-    // Invalid attempts are answered here, so that they are counted and logged like the rest.
+    // Invalid attempts are answered here, so that they are counted and recorded like the rest.
     attachValidation: true,
   }, async (request, reply) => {
-    if (request.validationError) {
-      const q = request.query as Record<string, unknown>
-      const user = typeof q.user_id === 'string' ? q.user_id.slice(0, 64) : null
-      const item = Number(q.id)
-      attempts.record(catalog.current()?.id ?? null, user, Number.isSafeInteger(item) && item > 0 ? item : null, 'invalid')
+    const item = request.validationError ? request.validationError.message : itemOf(request.query)
+    if (typeof item === 'string') {
+      const invalid = invalidAttempt(request.query)
+      attempts.record(catalog.current()?.id ?? null, invalid.user, invalid.item, 'invalid')
       meters.checkout.invalid.inc()
-      return sendError(reply, 'invalid_request', { message: request.validationError.message })
+      return sendError(reply, 'invalid_request', { message: item })
     }
-    const { user_id: userId, id: itemId } = request.query
-    const outcome = await reservations.checkout(itemId, userId, request.ip)
+    const outcome = await reservations.checkout(item, request.query.user_id, request.ip)
     if (outcome.result === 'success') {
+      if (wantsText(request)) return reply.type('text/plain; charset=utf-8').send(outcome.code)
       return {
         code: outcome.code,
-        item_id: itemId,
+        item_id: item,
         sale_id: outcome.sale.id,
         expires_at: new Date(outcome.expiresAt).toISOString(),
       }

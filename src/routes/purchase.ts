@@ -1,16 +1,24 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
 import { PurchaseQuery, PurchaseReply } from '../schemas/sale.js'
 import { errorResponses, sendError } from '../schemas/common.js'
+import { queryOnly, wantsText } from './buyer-protocol.js'
 
 const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
   const { purchases } = fastify.sale
+  queryOnly(fastify)
 
   fastify.post('/purchase', {
     schema: {
       summary: 'Buy a reserved unit; the same code again answers the same purchase',
       querystring: PurchaseQuery,
       response: {
-        200: PurchaseReply,
+        200: {
+          content: {
+            'application/json': { schema: PurchaseReply },
+            'text/plain': { schema: Type.String({ maxLength: 0, description: 'empty, with Accept: text/plain' }) },
+          },
+        },
         ...errorResponses('invalid_request', 'code_not_found', 'code_expired', 'purchase_in_progress'),
       },
     },
@@ -19,6 +27,7 @@ const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
     switch (outcome.result) {
       case 'success':
       case 'replay':
+        if (wantsText(request)) return reply.type('text/plain; charset=utf-8').send('')
         return {
           status: 'purchased' as const,
           purchase_id: outcome.purchaseId,

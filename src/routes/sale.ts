@@ -44,9 +44,9 @@ const sale: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const current = catalog.current()
     if (!current) return sendError(reply, 'sale_not_active', NO_SALE)
-    const { offset, limit } = request.query
+    const offset = Number(request.query.offset)
     const first = offset + 1
-    const last = Math.min(offset + limit, current.items)
+    const last = Math.min(offset + Number(request.query.limit), current.items)
     const ids: number[] = []
     for (let id = first; id <= last; id++) ids.push(id)
     const free = ids.length > 0 ? await meters.redis('items_read', () => redis.hmget(current.keys.stock, ...ids.map(String))) : []

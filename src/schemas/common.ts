@@ -42,5 +42,11 @@ export const UserId = Type.String({
   description: '1-64 characters of [A-Za-z0-9_-]',
 })
 
-/** A positive integer given as decimal digits (query strings are text). */
-export const PositiveId = Type.Integer({ minimum: 1, maximum: 2_147_483_647 })
+/**
+ * A positive integer written in plain decimal digits: query strings are text, and `0x10`, `1e1`
+ * or ` 7` are not ids (a number parser would read them as 16, 10 and 7). Fifteen digits at most,
+ * so every id is exact as a number.
+ */
+export const DecimalId = Type.String({
+  pattern: '^[1-9][0-9]*$', maxLength: 15, description: 'a positive integer in decimal digits',
+})

@@ -1,10 +1,15 @@
 import { Type } from '@sinclair/typebox'
 import { CODE_PATTERN } from '../sale/keys.js'
-import { PositiveId, UserId } from './common.js'
+import { DecimalId, UserId } from './common.js'
 
 const Timestamp = Type.String({ format: 'date-time' })
 
-export const CheckoutQuery = Type.Object({ user_id: UserId, id: PositiveId })
+/** `item_id` is accepted for `id`, as clients of other implementations send it. */
+export const CheckoutQuery = Type.Object({
+  user_id: UserId,
+  id: Type.Optional(DecimalId),
+  item_id: Type.Optional(DecimalId),
+})
 export const CheckoutReply = Type.Object({
   code: Type.String(),
   item_id: Type.Integer(),
@@ -35,8 +40,8 @@ export const SaleReply = Type.Object({
 })
 
 export const ItemsQuery = Type.Object({
-  offset: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 }),
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  offset: Type.String({ pattern: '^(0|[1-9][0-9]{0,9})$', default: '0', description: 'items to skip (decimal)' }),
+  limit: Type.String({ pattern: '^([1-9][0-9]{0,2}|1000)$', default: '100', description: '1 to 1000 (decimal)' }),
 })
 export const ItemsReply = Type.Object({
   total: Type.Integer(),

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { connect, type AddressInfo } from 'node:net'
 import { buildTestApp, eventually } from '../helpers/app.js'
 
 t.test('checkout reserves a unit and answers every failure with its code', async (t) => {
@@ -47,4 +48,83 @@ t.test('checkout reserves a unit and answers every failure with its code', async
     FROM checkout_attempts WHERE code = ${body.code}`
   t.match({ ...first }, { sale_id: saleId, user_id: 'alice', item_id: 1, result: 'success', code: body.code })
   t.ok(Math.abs(first!.created_at.getTime() - Date.now()) < 60_000, 'stamped with the time of the attempt')
+})
+
+/** One raw HTTP/1.1 request on a connection of its own; resolves with the status and body. */
+async function raw(port: number, head: string, body = ''): Promise<{ status: number; body: string }> {
+  const socket = connect(port, '127.0.0.1')
+  // Written, not ended: a half-closed connection gets no answer. `Connection: close` ends it.
+  socket.write(`${head}\r\nHost: localhost\r\nConnection: close\r\n\r\n${body}`)
+  let text = ''
+  for await (const chunk of socket) text += chunk
+  const [headers = '', ...rest] = text.split('\r\n\r\n')
+  const chunked = /transfer-encoding: chunked/i.test(headers)
+  const payload = rest.join('\r\n\r\n')
+  return { status: Number(headers.split(' ')[1]), body: chunked ? payload.split('\r\n').filter((_, i) => i % 2 === 1).join('') : payload }
+}
+
+t.test('buyer routes ignore any body and content type: every shape is answered and its attempt stored', async (t) => {
+  const { app, createSale, sql } = await buildTestApp(t, { RATE_LIMIT_IP_MAX: 0, RATE_LIMIT_USER_MAX: 0 })
+  await createSale({ items: 10, stock_per_item: 5 })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const shapes: [string, string, string][] = [
+    ['json-no-body', 'Content-Type: application/json\r\nContent-Length: 0', ''],
+    ['json-no-length', 'Content-Type: application/json', ''],
+    ['form-no-body', 'Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 0', ''],
+    ['empty-type', 'Content-Type: \r\nContent-Length: 0', ''],
+    ['chunked-empty', 'Content-Type: application/json\r\nTransfer-Encoding: chunked', '0\r\n\r\n'],
+    ['json-object', 'Content-Type: application/json\r\nContent-Length: 2', '{}'],
+    ['broken-json', 'Content-Type: application/json\r\nContent-Length: 1', '{'],
+    ['text-body', 'Content-Type: text/plain\r\nContent-Length: 5', 'hello'],
+    ['no-type-body', 'Content-Length: 3', 'abc'],
+  ]
+  for (const [i, [user, headers, body]] of shapes.entries()) {
+    const checkout = await raw(port, `POST /checkout?user_id=${user}&id=${i + 1} HTTP/1.1\r\n${headers}`, body)
+    t.equal(checkout.status, 200, `checkout ${user}: ${checkout.body}`)
+    const { code } = JSON.parse(checkout.body)
+    const purchase = await raw(port, `POST /purchase?code=${code} HTTP/1.1\r\n${headers}`, body)
+    t.equal(purchase.status, 200, `purchase ${user}: ${purchase.body}`)
+    t.equal(JSON.parse(purchase.body).user_id, user)
+  }
+  await app.sale.attempts.drain()
+  const rows = await sql<{ user_id: string; result: string }[]>`SELECT user_id, result FROM checkout_attempts ORDER BY id`
+  t.same(rows.map((r) => [r.user_id, r.result]), shapes.map(([user]) => [user, 'success']), 'each attempt stored')
+})
+
+t.test('contest clients: item_id for id, bare codes as text, strict decimal ids', async (t) => {
+  const { app, createSale, sql } = await buildTestApp(t, { RATE_LIMIT_IP_MAX: 0, RATE_LIMIT_USER_MAX: 0 })
+  await createSale({ items: 20, stock_per_item: 5 })
+  const post = (url: string, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url, headers })
+
+  const alias = await post('/checkout?user_id=go&item_id=2')
+  t.equal(alias.statusCode, 200)
+  t.equal(alias.json().item_id, 2, 'item_id names the item')
+  t.equal((await post('/checkout?user_id=go&id=3&item_id=3')).json().item_id, 3, 'both, naming the same item')
+  const both = await post('/checkout?user_id=go&id=3&item_id=4')
+  t.equal(both.statusCode, 400, 'both, naming different items')
+  t.match(both.json(), { error: 'invalid_request', message: /id and item_id/ })
+
+  const text = await post('/checkout?user_id=txt&id=5', { accept: 'text/plain' })
+  t.equal(text.statusCode, 200)
+  t.match(text.headers['content-type'], /^text\/plain/)
+  t.match(text.body, /^\d+-[0-9a-f]{32}$/, 'the bare code')
+  const bought = await post(`/purchase?code=${text.body}`, { accept: 'text/plain' })
+  t.equal(bought.statusCode, 200)
+  t.equal(bought.body, '', 'an empty 200')
+  t.match((await post('/checkout?user_id=txt&id=5', { accept: 'application/json, text/plain, */*' })).json(), { item_id: 5 },
+    'JSON when JSON is acceptable too')
+  const refused = await post('/checkout?user_id=txt&id=999', { accept: 'text/plain' })
+  t.same([refused.statusCode, refused.json().error], [404, 'item_not_found'], 'errors stay JSON')
+
+  for (const id of ['0x10', '1e1', '%207', '7%20', '+7', '07', '1.0', '-1', '9'.repeat(16)]) {
+    const res = await post(`/checkout?user_id=strict&id=${id}`)
+    t.equal(res.statusCode, 400, `id=${id}`)
+  }
+  for (const q of ['offset=0x1', 'limit=1e2', 'offset=%201']) {
+    t.equal((await app.inject(`/sale/items?${q}`)).statusCode, 400, q)
+  }
+  await app.sale.attempts.drain()
+  const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts WHERE user_id = 'strict' AND result = 'invalid'`
+  t.equal(row!.n, 9, 'each refused id is a stored invalid attempt')
 })

@@ -1,0 +1,31 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+
+/**
+ * How the buyer routes talk to clients written for every flavour of the checkout-then-purchase
+ * API. Their input is the query string alone: any body and any content type (a JSON type with
+ * no body, a form type, an empty value, a chunked nothing) is ignored, so no parse failure
+ * happens before the handler, and every checkout attempt is recorded. Registered inside the
+ * routes' own plugin, so the rest of the app parses bodies as usual.
+ */
+export function queryOnly(fastify: FastifyInstance): void {
+  fastify.removeAllContentTypeParsers()
+  // The body is read and thrown away as it arrives, never buffered.
+  fastify.addContentTypeParser('*', (_request, payload, done) => {
+    payload.resume()
+    done(null)
+  })
+  // A content type Fastify cannot even parse (an empty value) would be refused with 415 before
+  // any parser runs: without it, the body goes to the catch-all above.
+  fastify.addHook('onRequest', async (request) => {
+    if (request.headers['content-type'] !== undefined) delete request.headers['content-type']
+  })
+}
+
+/**
+ * True when the client asked for text and not for JSON (`Accept: text/plain`): then checkout
+ * answers the bare code and purchase an empty 200. Errors stay JSON envelopes.
+ */
+export function wantsText(request: FastifyRequest): boolean {
+  const accept = request.headers.accept
+  return accept !== undefined && accept.includes('text/plain') && !accept.includes('application/json')
+}
