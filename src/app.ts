@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import { ApiError, isDependencyError } from './errors.js'
 import { ErrorBody, sendError } from './schemas/common.js'
+import { frameworkError } from './framework-errors.js'
 import configPlugin from './plugins/config.js'
 import metricsPlugin from './plugins/metrics.js'
 import redisPlugin from './plugins/redis.js'
@@ -17,16 +18,10 @@ import purchaseRoutes from './routes/purchase.js'
 import saleRoutes from './routes/sale.js'
 import adminRoutes from './routes/admin.js'
 import healthRoutes from './routes/health.js'
+import methodNotAllowed, { routeMethods } from './routes/method-not-allowed.js'
 
 export interface AppOptions {
   config: Config
-}
-
-/** Maps framework errors (bad JSON, wrong content type, oversized body, ...) to stable codes. */
-function frameworkErrorCode(err: FastifyError) {
-  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return 'payload_too_large' as const
-  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return 'unsupported_media_type' as const
-  return 'invalid_request' as const
 }
 
 /**
@@ -59,7 +54,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       // The rate limiter has set Retry-After to its window's remaining time: keep it.
       if (err.statusCode === 429) return sendError(reply, 'rate_limited', { retryAfter: Number(reply.getHeader('retry-after')) || undefined })
-      return sendError(reply, frameworkErrorCode(err))
+      const { code, message } = frameworkError(err)
+      return sendError(reply, code, { message })
     }
     request.log.error({ err }, 'request failed')
     return sendError(reply, 'internal_error')
@@ -67,11 +63,13 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
 
   fastify.setNotFoundHandler((_request, reply) => sendError(reply, 'not_found'))
 
+  const methods = routeMethods(fastify)
   await fastify.register(checkoutRoutes)
   await fastify.register(purchaseRoutes)
   await fastify.register(saleRoutes)
   await fastify.register(adminRoutes, { prefix: '/admin' })
   await fastify.register(healthRoutes)
+  await fastify.register(methodNotAllowed, { methods })
 }
 
 export default fp(app, { name: 'flashsale', fastify: '5.x' })

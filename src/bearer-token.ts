@@ -1,6 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
+/** `Bearer <token>`; the scheme is case-insensitive (RFC 9110, section 11.1). */
+const BEARER = /^bearer +(\S+) *$/i
+
+/** What a 401 says about the scheme it wants (RFC 6750, section 3). */
+export const WWW_AUTHENTICATE = 'Bearer realm="flashsale"'
 
 /**
  * Checks an Authorization header against `Bearer <token>`. Digests are compared, in constant
@@ -8,6 +13,9 @@ const digest = (s: string) => createHash('sha256').update(s).digest()
  * matches nothing.
  */
 export function bearerMatcher(token: string): (header: string | undefined) => boolean {
-  const expected = digest(`Bearer ${token}`)
-  return (header) => token.length > 0 && header !== undefined && timingSafeEqual(digest(header), expected)
+  const expected = digest(token)
+  return (header) => {
+    const given = token.length > 0 && header !== undefined ? BEARER.exec(header)?.[1] : undefined
+    return given !== undefined && timingSafeEqual(digest(given), expected)
+  }
 }

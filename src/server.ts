@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import app from './app.js'
+import { clientErrorHandler, frameworkErrors } from './framework-errors.js'
 import type { Config } from './config.js'
 
 /** Fastify options that belong to the process, not the app: logging, timeouts, limits. */
@@ -19,6 +20,8 @@ export function serverOptions(config: Config): FastifyServerOptions {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
+    frameworkErrors,
+    clientErrorHandler,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }
 }

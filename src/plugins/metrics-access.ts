@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
 import { sendError } from '../schemas/common.js'
-import { bearerMatcher } from '../bearer-token.js'
+import { bearerMatcher, WWW_AUTHENTICATE } from '../bearer-token.js'
 
 /** Marks the separate metrics listener's own requests; the value never leaves the process. */
 const INTERNAL_HEADER = 'x-flashsale-metrics-port'
@@ -25,7 +25,10 @@ export default fp(
       const fromMetricsPort = request.headers[INTERNAL_HEADER] === internal
       if (METRICS_PORT > 0 && !fromMetricsPort) return sendError(reply, 'not_found')
       if (METRICS_TOKEN && !fromMetricsPort) {
-        if (!authorized(request.headers.authorization)) return sendError(reply, 'unauthorized')
+        if (!authorized(request.headers.authorization)) {
+          reply.header('www-authenticate', WWW_AUTHENTICATE)
+          return sendError(reply, 'unauthorized')
+        }
       }
     })
 
@@ -35,7 +38,8 @@ export default fp(
       server = createServer((req, res) => {
         const allowed = !METRICS_TOKEN || authorized(req.headers.authorization)
         if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics' || !allowed) {
-          res.writeHead(allowed ? 404 : 401, { 'content-type': 'application/json' })
+          res.writeHead(allowed ? 404 : 401, allowed ? { 'content-type': 'application/json' }
+            : { 'content-type': 'application/json', 'www-authenticate': WWW_AUTHENTICATE })
           res.end(JSON.stringify(allowed ? { error: 'not_found', message: 'No such route.' }
             : { error: 'unauthorized', message: 'A valid token is required.' }))
           return

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CreateSaleBody, CreateSaleReply } from '../schemas/sale.js'
 import { errorResponses, sendError } from '../schemas/common.js'
-import { bearerMatcher } from '../bearer-token.js'
+import { bearerMatcher, WWW_AUTHENTICATE } from '../bearer-token.js'
 
 const HOUR_MS = 3_600_000
 
@@ -9,10 +9,14 @@ const admin: FastifyPluginAsyncTypebox = async (fastify) => {
   const { catalog } = fastify.sale
   const { config } = fastify
   const authorized = bearerMatcher(config.ADMIN_TOKEN)
+  // JSON only: any other body type is 415, not a text body failing validation as 400.
+  fastify.removeAllContentTypeParsers()
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, fastify.getDefaultJsonParser('error', 'error'))
 
   fastify.addHook('onRequest', async (request, reply) => {
     if (!authorized(request.headers.authorization)) {
       const message = config.ADMIN_TOKEN ? undefined : 'The operator API is disabled: set ADMIN_TOKEN to enable it.'
+      reply.header('www-authenticate', WWW_AUTHENTICATE)
       return sendError(reply, 'unauthorized', { message })
     }
   })

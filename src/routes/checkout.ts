@@ -30,8 +30,7 @@ function invalidAttempt(query: unknown): { user: string | null; item: number | n
 }
 
 const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { reservations, attempts, catalog } = fastify.sale
-  const { meters } = fastify
+  const { reservations } = fastify.sale
   queryOnly(fastify)
 
   fastify.post('/checkout', {
@@ -54,8 +53,7 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
     const item = request.validationError ? request.validationError.message : itemOf(request.query)
     if (typeof item === 'string') {
       const invalid = invalidAttempt(request.query)
-      attempts.record(catalog.current()?.id ?? null, invalid.user, invalid.item, 'invalid')
-      meters.checkout.invalid.inc()
+      reservations.invalid(invalid.user, invalid.item)
       return sendError(reply, 'invalid_request', { message: item })
     }
     const outcome = await reservations.checkout(item, request.query.user_id, request.ip)

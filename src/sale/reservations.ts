@@ -52,6 +52,12 @@ export class Reservations {
     return { result: result as Exclude<CheckoutResult, 'success' | 'rate_limited'>, sale }
   }
 
+  /** Records and counts a checkout refused as invalid before it could reach the script. */
+  invalid(userId: string | null, itemId: number | null): void {
+    this.attempts.record(this.catalog.current()?.id ?? null, userId, itemId, 'invalid')
+    this.ctx.meters.checkout.invalid.inc()
+  }
+
   /**
    * One sweep of every sale that can still hold reservations. Returns the number of
    * reservations expired and the committing ones whose committer vanished, by sale.
