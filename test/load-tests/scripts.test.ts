@@ -8,7 +8,7 @@ const ROOT = join(import.meta.dirname, '..', '..')
 const DIR = join(ROOT, 'load-tests')
 const INSPECT = join(DIR, 'tools', 'inspect-scripts.mjs')
 const CHECK_SYNTAX = join(DIR, 'tools', 'check-syntax.mjs')
-const REQUIRED = ['smoke', 'checkout-storm', 'full-flow', 'double-submit', 'spike', 'soak']
+const REQUIRED = ['smoke', 'checkout-storm', 'full-flow', 'double-submit', 'spike', 'soak', 'connection-burst']
 // The BASE_URL the inspector gives every script; no request may go anywhere else.
 const BASE_URL = 'http://127.0.0.1:1'
 // What k6 0.48 uses when a script does not say.
@@ -164,6 +164,23 @@ t.test('double-submit sends its whole burst at once', async (t) => {
   for (const [profile, p] of Object.entries(r?.profiles ?? {})) {
     t.ok(p.max_batch >= 2, `${profile}: one iteration sends a burst (${p.max_batch} requests)`)
     t.ok((p.options.batchPerHost ?? 0) >= p.max_batch, `${profile}: batchPerHost ${p.options.batchPerHost} >= burst ${p.max_batch}`)
+  }
+})
+
+t.test('connection-burst opens a new connection per checkout at 2,000 a second, bounded', async (t) => {
+  const r = await byName('connection-burst')
+  t.same(Object.keys(r?.profiles ?? {}).sort(), ['load', 'smoke', 'stress'], 'connection-burst.js was inspected under every PROFILE')
+  for (const [profile, p] of Object.entries(r?.profiles ?? {})) {
+    t.equal(p.options.noConnectionReuse, true, `${profile}: noConnectionReuse (no keep-alive)`)
+    const scenarios = Object.values(p.options.scenarios)
+    t.equal(scenarios.length, 1, `${profile}: one scenario`)
+    const s = scenarios[0]!
+    t.equal(s.executor, 'constant-arrival-rate', `${profile}: constant arrival rate`)
+    t.equal(s.rate, 2000, `${profile}: 2,000 iterations...`)
+    t.equal(s.timeUnit, '1s', `${profile}: ...a second`)
+    t.ok(p.max_seconds < 600, `${profile}: bounded in time (${p.max_seconds} s)`)
+    t.same(p.options.thresholds['http_req_duration{endpoint:checkout}']?.filter((x) => /^p\(99\)/.test(x)), ['p(99)<=1000'], `${profile}: client p99 <= 1 s`)
+    t.ok(p.options.thresholds['http_req_failed{endpoint:checkout}']?.length, `${profile}: failures gate the run`)
   }
 })
 
