@@ -7,9 +7,9 @@ import { checkout, startOwnSale, errorCode } from './lib/api.js'
 import { buyerId } from './lib/buyers.js'
 import { checkSaleInvariants } from './lib/invariants.js'
 import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
-import { summaryFor } from './lib/summary.js'
+import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
-const HOT_STOCK = byProfile({ smoke: 500, load: 10_000, stress: 50_000 })
+const HOT_STOCK = byProfile({ smoke: 500, load: 10000, stress: 50000 })
 const reserved = new Counter('storm_reserved')
 const soldOut = new Counter('storm_sold_out')
 
@@ -30,13 +30,16 @@ export const options = {
       gracefulStop: '5s',
     },
   },
-  thresholds: {
-    ...endpointThresholds({ checkout: { p95: byProfile({ smoke: 50, load: 100, stress: 250 }), p99: byProfile({ smoke: 150, load: 250, stress: 500 }), failed: 0.01 } }),
-    ...INVARIANT_THRESHOLDS,
-    // Never more reservations than units: the storm must not oversell.
-    storm_reserved: [`count<=${HOT_STOCK}`],
-    'checks{kind:storm}': ['rate==1'],
-  },
+  summaryTrendStats: SUMMARY_TREND_STATS,
+  thresholds: Object.assign(
+    endpointThresholds({ checkout: { p95: byProfile({ smoke: 50, load: 100, stress: 250 }), p99: byProfile({ smoke: 150, load: 250, stress: 500 }), failed: 0.01 } }),
+    INVARIANT_THRESHOLDS,
+    {
+      // Never more reservations than units: the storm must not oversell.
+      storm_reserved: [`count<=${HOT_STOCK}`],
+      'checks{kind:storm}': ['rate==1'],
+    },
+  ),
 }
 
 export function setup() {

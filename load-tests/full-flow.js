@@ -7,9 +7,9 @@ import { checkout, startOwnSale, errorCode, getItems, purchase } from './lib/api
 import { buyerId, randomItem } from './lib/buyers.js'
 import { checkSaleInvariants } from './lib/invariants.js'
 import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
-import { summaryFor } from './lib/summary.js'
+import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
-const ITEMS = 10_000
+const ITEMS = 10000
 const bought = new Counter('flow_purchased')
 
 export const options = {
@@ -26,15 +26,16 @@ export const options = {
       gracefulStop: '10s',
     },
   },
-  thresholds: {
-    ...endpointThresholds({
+  summaryTrendStats: SUMMARY_TREND_STATS,
+  thresholds: Object.assign(
+    endpointThresholds({
       checkout: { p95: 50, p99: 150, failed: 0.01 },
       purchase: { p95: 100, p99: 250, failed: 0.01 },
       items: { p95: 100, p99: 250, failed: 0.01 },
     }),
-    ...INVARIANT_THRESHOLDS,
-    'checks{kind:flow}': ['rate>0.99'],
-  },
+    INVARIANT_THRESHOLDS,
+    { 'checks{kind:flow}': ['rate>0.99'] },
+  ),
 }
 
 export function setup() {

@@ -7,9 +7,9 @@ import { checkout, startOwnSale, getSale } from './lib/api.js'
 import { buyerId, randomItem } from './lib/buyers.js'
 import { checkSaleInvariants } from './lib/invariants.js'
 import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
-import { summaryFor } from './lib/summary.js'
+import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
-const ITEMS = 10_000
+const ITEMS = 10000
 const BASE = byProfile({ smoke: 20, load: 200, stress: 500 })
 
 export const options = {
@@ -28,15 +28,16 @@ export const options = {
       gracefulStop: '5s',
     },
   },
-  thresholds: {
+  summaryTrendStats: SUMMARY_TREND_STATS,
+  thresholds: Object.assign(
     // Looser than steady state: the spike itself is in these numbers.
-    ...endpointThresholds({
+    endpointThresholds({
       checkout: { p95: byProfile({ smoke: 100, load: 250, stress: 500 }), p99: byProfile({ smoke: 250, load: 500, stress: 1000 }), failed: 0.02 },
       sale: { p95: 100, p99: 250, failed: 0.02 },
     }),
-    ...INVARIANT_THRESHOLDS,
-    'checks{kind:spike}': ['rate>0.98'],
-  },
+    INVARIANT_THRESHOLDS,
+    { 'checks{kind:spike}': ['rate>0.98'] },
+  ),
 }
 
 export function setup() {

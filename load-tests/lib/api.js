@@ -9,7 +9,7 @@ const PURCHASE_OK = http.expectedStatuses(200, 409, 410)
 const SALE_OK = http.expectedStatuses(200)
 
 function tagged(endpoint, name, responseCallback, extra) {
-  return { tags: { endpoint, name, ...extra }, responseCallback }
+  return { tags: Object.assign({ endpoint, name }, extra), responseCallback }
 }
 
 export function checkout(userId, itemId, tags) {

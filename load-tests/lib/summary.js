@@ -2,6 +2,12 @@
 
 const DIR = (__ENV.SUMMARY_DIR || 'load-tests/results').replace(/\/+$/, '')
 
+/**
+ * Every scenario's `summaryTrendStats`: k6 computes only the stats listed there for the summary
+ * (its default stops at p(95)), and the text report prints avg, med, p(95), p(99) and max.
+ */
+export const SUMMARY_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)']
+
 function fmt(n, unit) {
   if (typeof n !== 'number' || Number.isNaN(n)) return '-'
   if (unit === 'ms') return n >= 1000 ? `${(n / 1000).toFixed(2)}s` : `${n.toFixed(2)}ms`

@@ -1,12 +1,16 @@
 // Loads each k6 scenario as an ES module under Node, with k6's built-in modules replaced by
-// stand-ins, and reports what it exports and what its options add up to for each PROFILE.
-// Nothing is sent anywhere: only the init code runs (and handleSummary, on made-up data).
+// stand-ins, and reports what it exports and what its options add up to for each PROFILE. Each
+// module is first parsed as k6 0.48 would (k6-syntax.mjs). Then setup(), one iteration and
+// teardown() run against a fake k6/http (fake-http.mjs) that answers like the service and
+// records where requests would go: nothing is sent anywhere. handleSummary runs on made-up data.
 //   node --experimental-vm-modules load-tests/tools/inspect-scripts.mjs [script.js ...]
-// Prints a JSON array; exits 1 when a script does not load.
+// Prints a JSON array; exits 1 when a script does not load or its iteration throws.
 import { readFileSync, readdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import vm from 'node:vm'
+import { fakeHttp } from './fake-http.mjs'
+import { syntaxProblem } from './k6-syntax.mjs'
 
 if (typeof vm.SourceTextModule !== 'function') {
   console.error('run with node --experimental-vm-modules')
@@ -15,6 +19,7 @@ if (typeof vm.SourceTextModule !== 'function') {
 
 const here = dirname(fileURLToPath(import.meta.url))
 const PROFILES = ['smoke', 'load', 'stress']
+const BASE_URL = 'http://127.0.0.1:1'
 
 // The names each k6 module exports (k6 0.48+); importing any other name fails to link, as in k6.
 const K6 = {
@@ -32,16 +37,42 @@ class Metric {
   constructor(name) { this.name = name }
   add() {}
 }
-const fn = () => () => undefined
-function stubValue(specifier, name) {
-  if (specifier === 'k6/metrics') return Metric
-  if (specifier === 'k6/data') return class SharedArray { constructor(_n, f) { return f() } }
-  if (specifier === 'k6/http' && name === 'expectedStatuses') return (...s) => ({ expected: s })
-  if (name === 'default') {
-    if (specifier === 'k6/execution') return { vu: {}, scenario: {}, test: {}, instance: {} }
-    return Object.fromEntries(K6[specifier].filter((n) => n !== 'default').map((n) => [n, stubValue(specifier, n)]))
+
+/** Like k6's check(): every condition runs, and the result says whether all held. */
+function check(value, conditions) {
+  let ok = true
+  for (const c of Object.values(conditions)) if (!(typeof c === 'function' ? c(value) : c)) ok = false
+  return ok
+}
+
+function newExecution() {
+  return {
+    vu: { idInTest: 1, idInInstance: 1, iterationInInstance: 0, iterationInScenario: 0 },
+    scenario: { name: '', executor: '', iterationInTest: 0, iterationInInstance: 0 },
+    test: { abort: (why) => { throw new Error(`test.abort(${why ?? ''})`) } },
+    instance: {},
   }
-  return fn()
+}
+
+/** The values k6's modules export, for one load of one script. */
+function k6Values(http, execution) {
+  const noop = () => undefined
+  return {
+    k6: { check, fail: (why) => { throw new Error(`fail(${why ?? ''})`) }, group: (_name, fn) => fn(), sleep: noop, randomSeed: noop },
+    'k6/http': http,
+    'k6/metrics': { Counter: Metric, Gauge: Metric, Rate: Metric, Trend: Metric },
+    'k6/execution': { default: execution },
+    'k6/data': { SharedArray: class SharedArray { constructor(_n, f) { return f() } } },
+  }
+}
+
+function stubValue(values, specifier, name) {
+  const own = values[specifier] ?? {}
+  if (name in own) return own[name]
+  if (name === 'default') {
+    return Object.fromEntries(K6[specifier].filter((n) => n !== 'default').map((n) => [n, stubValue(values, specifier, n)]))
+  }
+  return () => undefined
 }
 
 function seconds(d) {
@@ -72,9 +103,16 @@ function scenarioSeconds(s) {
   return seconds(s.startTime) + run + seconds(s.gracefulStop ?? '30s')
 }
 
-async function load(file, profile) {
+function sourceModule(path, context) {
+  const source = readFileSync(path, 'utf8')
+  const problem = syntaxProblem(source, path)
+  if (problem) throw new SyntaxError(problem)
+  return new vm.SourceTextModule(source, { context, identifier: path })
+}
+
+async function load(file, profile, values) {
   const context = vm.createContext({
-    __ENV: { PROFILE: profile, BASE_URL: 'http://127.0.0.1:1', ADMIN_TOKEN: 'x'.repeat(16) },
+    __ENV: { PROFILE: profile, BASE_URL, ADMIN_TOKEN: 'x'.repeat(16) },
     __VU: 0,
     __ITER: 0,
     console,
@@ -85,30 +123,40 @@ async function load(file, profile) {
       if (!cache.has(specifier)) {
         const names = K6[specifier]
         cache.set(specifier, new vm.SyntheticModule(names, function () {
-          for (const n of names) this.setExport(n, stubValue(specifier, n))
+          for (const n of names) this.setExport(n, stubValue(values, specifier, n))
         }, { context, identifier: specifier }))
       }
       return cache.get(specifier)
     }
     if (!specifier.startsWith('.')) throw new Error(`${referrer}: import of "${specifier}" is neither k6 nor relative`)
     const path = resolve(dirname(referrer), specifier)
-    if (!cache.has(path)) {
-      cache.set(path, new vm.SourceTextModule(readFileSync(path, 'utf8'), { context, identifier: path }))
-    }
+    if (!cache.has(path)) cache.set(path, sourceModule(path, context))
     return cache.get(path)
   }
-  const root = new vm.SourceTextModule(readFileSync(file, 'utf8'), { context, identifier: file })
+  const root = sourceModule(file, context)
   await root.link((specifier, referencing) => moduleFor(specifier, referencing.identifier))
   await root.evaluate()
   return root.namespace
+}
+
+/** setup(), one iteration of the default function and teardown(), as one VU would run them. */
+function runOnce(ns, execution) {
+  execution.scenario.name = Object.keys(ns.options?.scenarios ?? {})[0] ?? 'default'
+  // setup()'s result reaches the iterations as JSON, as in k6.
+  const data = JSON.parse(JSON.stringify(ns.setup?.() ?? null))
+  ns.default(data)
+  ns.teardown?.(data)
 }
 
 async function inspect(file) {
   const report = { script: file, profiles: {} }
   try {
     for (const profile of PROFILES) {
-      const ns = await load(file, profile)
+      const { http, calls } = fakeHttp()
+      const execution = newExecution()
+      const ns = await load(file, profile, k6Values(http, execution))
       const options = ns.options ?? null
+      runOnce(ns, execution)
       const scenarios = Object.values(options?.scenarios ?? {})
       let summaryOutputs = null
       if (typeof ns.handleSummary === 'function') {
@@ -124,6 +172,10 @@ async function inspect(file) {
         thresholds: Object.keys(options?.thresholds ?? {}),
         max_seconds: Math.max(0, ...scenarios.map(scenarioSeconds)),
         summary_outputs: summaryOutputs,
+        options: JSON.parse(JSON.stringify(options)),
+        request_origins: [...new Set(calls.urls.map((u) => new URL(u).origin))].sort(),
+        requests: calls.urls.length,
+        max_batch: Math.max(0, ...calls.batches),
       }
     }
   } catch (err) {

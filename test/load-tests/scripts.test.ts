@@ -7,8 +7,31 @@ import t from 'tap'
 const ROOT = join(import.meta.dirname, '..', '..')
 const DIR = join(ROOT, 'load-tests')
 const INSPECT = join(DIR, 'tools', 'inspect-scripts.mjs')
-const REQUIRED = ['smoke', 'checkout-storm', 'full-flow', 'double-submit', 'spike', 'soak']
+const CHECK_SYNTAX = join(DIR, 'tools', 'check-syntax.mjs')
+const REQUIRED = ['smoke', 'checkout-storm', 'full-flow', 'double-submit', 'spike', 'soak', 'connection-burst']
+// The BASE_URL the inspector gives every script; no request may go anywhere else.
+const BASE_URL = 'http://127.0.0.1:1'
+// What k6 0.48 uses when a script does not say.
+const K6_DEFAULT_BATCH = 20
+const K6_DEFAULT_BATCH_PER_HOST = 6
+// The trend stats lib/summary.js prints for every trend.
+const PRINTED_TREND_STATS = ['avg', 'med', 'p(95)', 'p(99)', 'max']
 
+interface Scenario {
+  executor: string
+  rate?: number
+  timeUnit?: string
+  duration?: string
+  maxVUs?: number
+}
+interface Options {
+  scenarios: Record<string, Scenario>
+  thresholds: Record<string, string[]>
+  summaryTrendStats?: string[]
+  batch?: number
+  batchPerHost?: number
+  noConnectionReuse?: boolean
+}
 interface ProfileReport {
   exports: string[]
   types: Record<string, string>
@@ -16,6 +39,10 @@ interface ProfileReport {
   thresholds: string[]
   max_seconds: number
   summary_outputs: string[] | null
+  options: Options
+  request_origins: string[]
+  requests: number
+  max_batch: number
 }
 interface Report {
   script: string
@@ -23,31 +50,81 @@ interface Report {
   profiles: Record<string, ProfileReport>
 }
 
-/** Runs the inspector (k6 modules stubbed, init code only) and returns its report and exit code. */
-async function inspect(files: string[]): Promise<{ reports: Report[]; code: number }> {
-  const run = promisify(execFile)
-  const args = ['--experimental-vm-modules', '--no-warnings', INSPECT, ...files]
+const run = promisify(execFile)
+
+/** Runs a Node tool and returns its exit code and output, whether it succeeds or not. */
+async function node(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout } = await run(process.execPath, args, { timeout: 60_000 })
-    return { reports: JSON.parse(stdout), code: 0 }
+    const { stdout, stderr } = await run(process.execPath, args, { timeout: 60_000 })
+    return { code: 0, stdout, stderr }
   } catch (err) {
-    const e = err as { stdout?: string; code?: number }
-    if (!e.stdout) throw err
-    return { reports: JSON.parse(e.stdout), code: e.code ?? 1 }
+    const e = err as { stdout?: string; stderr?: string; code?: number }
+    if (typeof e.code !== 'number') throw err
+    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
   }
 }
 
+/** Runs the inspector (k6 modules stubbed, nothing sent) and returns its report and exit code. */
+async function inspect(files: string[]): Promise<{ reports: Report[]; code: number }> {
+  const { code, stdout } = await node(['--experimental-vm-modules', '--no-warnings', INSPECT, ...files])
+  return { reports: JSON.parse(stdout) as Report[], code }
+}
+
+const scripts = readdirSync(DIR).filter((f) => f.endsWith('.js')).sort()
+let inspection: ReturnType<typeof inspect> | undefined
+/** The inspector's report on every scenario, run once and shared by the tests below. */
+const inspectScripts = () => (inspection ??= inspect(scripts.map((f) => join(DIR, f))))
+const scriptName = (r: Report) => r.script.split('/').pop()!.replace(/\.js$/, '')
+const byName = async (name: string) => (await inspectScripts()).reports.find((r) => scriptName(r) === name)
+
+t.test('every file k6 loads parses as k6 0.48 parses it (ES2017 modules)', async (t) => {
+  const { code, stdout, stderr } = await node([CHECK_SYNTAX])
+  t.equal(code, 0, `check-syntax passes${stderr ? `:\n${stderr}` : ''}`)
+  t.match(stdout, /^\d+ k6 files parse as ES2017 modules/)
+  // The scenarios and lib/ at least; a miscount here means files were skipped.
+  const lib = readdirSync(join(DIR, 'lib')).filter((f) => f.endsWith('.js'))
+  t.equal(Number(stdout.split(' ')[0]), scripts.length + lib.length, 'every scenario and every lib/ module is checked')
+})
+
+t.test('the syntax check rejects what k6 0.48 rejects, though Node parses it', async (t) => {
+  const newer: Record<string, string> = {
+    'object-spread.js': 'const a = {}\nexport const b = { ...a }\n',
+    'object-rest.js': 'const { a, ...rest } = {}\nexport default rest\n',
+    'numeric-separator.js': 'export const n = 10_000\n',
+    'optional-chaining.js': 'const a = {}\nexport const b = a?.b\n',
+    'nullish.js': 'export const b = null ?? 1\n',
+    'catch-binding.js': 'try { JSON.parse("") } catch { }\nexport default 1\n',
+    'class-field.js': 'export class A { x = 1 }\n',
+    'async-generator.js': 'export async function* g() {}\n',
+  }
+  const dir = t.testdir({
+    ...newer,
+    'es2017.js': 'export async function f(a, b,) { return a ** b }\nexport const o = Object.assign({}, { a: 1 }, )\n',
+    'broken.js': 'export default function ( {\n',
+  })
+  for (const [file, source] of Object.entries(newer)) {
+    const { code, stderr } = await node([CHECK_SYNTAX, join(dir, file)])
+    t.equal(code, 1, `${file}: rejected`)
+    t.match(stderr, new RegExp(`${file.replace('.', '\\.')}:\\d+:\\d+: .*newer than ES2017`), `${file}: says where and why`)
+    t.doesNotThrow(() => new Function(source.replace(/export (default )?/g, '')), `${file}: Node would accept it`)
+  }
+  const ok = await node([CHECK_SYNTAX, join(dir, 'es2017.js')])
+  t.equal(ok.code, 0, 'ES2017 (async functions, trailing commas, **) passes')
+  const broken = await node([CHECK_SYNTAX, join(dir, 'broken.js')])
+  t.equal(broken.code, 1, 'a plain syntax error fails too')
+  t.notMatch(broken.stderr, /newer than ES2017/, 'and is not blamed on the ES level')
+})
+
 t.test('every k6 scenario loads as an ES module and exports what k6 runs', async (t) => {
-  const scripts = readdirSync(DIR).filter((f) => f.endsWith('.js')).sort()
   for (const name of REQUIRED) t.ok(scripts.includes(`${name}.js`), `load-tests/${name}.js exists`)
 
-  const { reports, code } = await inspect(scripts.map((f) => join(DIR, f)))
+  const { reports, code } = await inspectScripts()
   t.equal(code, 0, 'the inspector loads every script')
   t.equal(reports.length, scripts.length)
   for (const r of reports) {
-    const name = r.script.split('/').pop()!.replace(/\.js$/, '')
+    const name = scriptName(r)
     t.test(name, async (t) => {
-      t.notOk(r.error, 'loads without error')
+      t.notOk(r.error, 'loads and runs an iteration without error')
       t.same(Object.keys(r.profiles).sort(), ['load', 'smoke', 'stress'], 'evaluates under every PROFILE')
       for (const [profile, p] of Object.entries(r.profiles)) {
         for (const fn of ['default', 'setup', 'teardown', 'handleSummary']) {
@@ -63,12 +140,48 @@ t.test('every k6 scenario loads as an ES module and exports what k6 runs', async
           ['stdout', `load-tests/results/${name}-summary.json`, `load-tests/results/${name}-summary.txt`].sort(),
           `${profile}: handleSummary writes JSON, text and stdout`,
         )
+        const stats = p.options.summaryTrendStats ?? []
+        t.ok(stats.includes('p(99)'), `${profile}: summaryTrendStats asks for p(99)`)
+        t.same(PRINTED_TREND_STATS.filter((s) => !stats.includes(s)), [], `${profile}: the summary prints only stats k6 computes`)
+        t.ok(p.requests > 0, `${profile}: an iteration sends requests`)
+        t.same(p.request_origins, [BASE_URL], `${profile}: every request goes to BASE_URL`)
+        t.ok(p.max_batch <= (p.options.batchPerHost ?? K6_DEFAULT_BATCH_PER_HOST), `${profile}: a batch of ${p.max_batch} runs at once on one host`)
+        t.ok(p.max_batch <= (p.options.batch ?? K6_DEFAULT_BATCH), `${profile}: a batch of ${p.max_batch} runs at once in all`)
+        for (const s of Object.values(p.options.scenarios)) {
+          if (s.executor.endsWith('arrival-rate')) t.ok(Number.isInteger(s.maxVUs), `${profile}: arrival rate capped by maxVUs`)
+        }
       }
       t.ok(r.profiles.smoke!.max_seconds < 60, `smoke profile finishes in under a minute (${r.profiles.smoke!.max_seconds} s)`)
     })
   }
-  const storm = reports.find((r) => r.script.endsWith('checkout-storm.js'))
+  const storm = await byName('checkout-storm')
   t.ok(storm?.profiles.load?.executors.every((e) => e.endsWith('arrival-rate')), 'the checkout storm uses an arrival-rate executor')
+})
+
+t.test('double-submit sends its whole burst at once', async (t) => {
+  const r = await byName('double-submit')
+  t.same(Object.keys(r?.profiles ?? {}).sort(), ['load', 'smoke', 'stress'], 'double-submit.js was inspected under every PROFILE')
+  for (const [profile, p] of Object.entries(r?.profiles ?? {})) {
+    t.ok(p.max_batch >= 2, `${profile}: one iteration sends a burst (${p.max_batch} requests)`)
+    t.ok((p.options.batchPerHost ?? 0) >= p.max_batch, `${profile}: batchPerHost ${p.options.batchPerHost} >= burst ${p.max_batch}`)
+  }
+})
+
+t.test('connection-burst opens a new connection per checkout at 2,000 a second, bounded', async (t) => {
+  const r = await byName('connection-burst')
+  t.same(Object.keys(r?.profiles ?? {}).sort(), ['load', 'smoke', 'stress'], 'connection-burst.js was inspected under every PROFILE')
+  for (const [profile, p] of Object.entries(r?.profiles ?? {})) {
+    t.equal(p.options.noConnectionReuse, true, `${profile}: noConnectionReuse (no keep-alive)`)
+    const scenarios = Object.values(p.options.scenarios)
+    t.equal(scenarios.length, 1, `${profile}: one scenario`)
+    const s = scenarios[0]!
+    t.equal(s.executor, 'constant-arrival-rate', `${profile}: constant arrival rate`)
+    t.equal(s.rate, 2000, `${profile}: 2,000 iterations...`)
+    t.equal(s.timeUnit, '1s', `${profile}: ...a second`)
+    t.ok(p.max_seconds < 600, `${profile}: bounded in time (${p.max_seconds} s)`)
+    t.same(p.options.thresholds['http_req_duration{endpoint:checkout}']?.filter((x) => /^p\(99\)/.test(x)), ['p(99)<=1000'], `${profile}: client p99 <= 1 s`)
+    t.ok(p.options.thresholds['http_req_failed{endpoint:checkout}']?.length, `${profile}: failures gate the run`)
+  }
 })
 
 t.test('the inspector rejects a script that does not parse or imports what k6 lacks', async (t) => {
@@ -76,10 +189,16 @@ t.test('the inspector rejects a script that does not parse or imports what k6 la
     'broken.js': 'export default function ( {\n',
     'bad-import.js': "import { nope } from 'k6/http'\nexport default function () {}\nexport const options = {}\n",
     'remote.js': "import x from 'https://example.invalid/x.js'\nexport default function () {}\n",
+    'too-new.js': "import { b } from './lib/spread.js'\nexport default function () { return b }\n",
+    lib: { 'spread.js': 'const a = {}\nexport const b = { ...a }\n' },
+    'throws.js': "import http from 'k6/http'\nexport default function () { http.get('http://127.0.0.1:1/sale').json('x').y.z }\n",
   })
-  const { reports, code } = await inspect(['broken.js', 'bad-import.js', 'remote.js'].map((f) => join(dir, f)))
+  const files = ['broken.js', 'bad-import.js', 'remote.js', 'too-new.js', 'throws.js']
+  const { reports, code } = await inspect(files.map((f) => join(dir, f)))
   t.equal(code, 1, 'exits non-zero')
   t.match(reports[0]!.error, /SyntaxError/)
   t.match(reports[1]!.error, /nope/)
   t.match(reports[2]!.error, /neither k6 nor relative/)
+  t.match(reports[3]!.error, /SyntaxError: .*lib\/spread\.js:2:\d+: .*newer than ES2017/, 'an imported module is parsed as k6 would')
+  t.match(reports[4]!.error, /TypeError/, 'an iteration that throws is reported')
 })
