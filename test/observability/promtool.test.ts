@@ -9,6 +9,6 @@ const run = promisify(execFile)
 t.test('promtool accepts the config and rules, and every alert unit test passes', async (t) => {
   const { stdout } = await run('bash', [join(ROOT, 'prometheus', 'check.sh')], { timeout: 60_000 })
   t.match(stdout, /prometheus\.yml is valid prometheus config file syntax/)
-  t.match(stdout, /SUCCESS: 16 rules found/, 'all alerts load')
+  t.match(stdout, /SUCCESS: 17 rules found/, 'all alerts load')
   t.match(stdout, /Unit Testing: {2}tests\/alerts\.test\.yml\s+SUCCESS/)
 })
