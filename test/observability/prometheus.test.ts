@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { ROOT } from '../../src/paths.js'
 import { lockResource } from '../../src/sale/keys.js'
 import { buildTestApp, eventually } from '../helpers/app.js'
+import { skipUnlessInstalled } from '../helpers/optional-tools.js'
 import { startPrometheus, type QueryResult } from '../helpers/prometheus.js'
 
 /** The metric names the contract promises (histograms as their _count series). */
@@ -43,7 +44,7 @@ const hasData = (r: QueryResult) => (r.data?.result ?? []).some((s) => Number.is
  */
 const NOT_GENERATED = [/flashsale_reservations_settled_total/, /flashsale_db_errors_total/, /flashsale_redis_errors_total/]
 
-t.test('a real Prometheus scraping the service under mixed traffic evaluates every dashboard query and rule', async (t) => {
+t.test('a real Prometheus scraping the service under mixed traffic evaluates every dashboard query and rule', { skip: skipUnlessInstalled('prometheus') }, async (t) => {
   // Short reservations so that expiry happens within the run; one lock retry so contention shows fast.
   const { app, config, createSale, redis } = await buildTestApp(t, { LOCK_RETRY_COUNT: 1, LOCK_RETRY_DELAY_MS: 20, LOCK_TTL_MS: 500 })
   await app.listen({ port: 0, host: '127.0.0.1' })
