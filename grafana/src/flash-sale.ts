@@ -39,9 +39,15 @@ export function flashSale() {
     .withRow(row('Attempt log'))
     .withPanel(timeseries('Attempt-log backlog', 'Checkout attempts recorded but not yet in Postgres.', 'short', [
       q(`sum by (instance) (flashsale_attempt_log_backlog{${SEL}})`, '{{instance}}'),
-    ]))
+    ], 8))
     .withPanel(timeseries('Attempt-log throughput', 'Attempts written to Postgres, and attempts dropped because the buffer was full.', 'ops', [
       q(`sum(rate(flashsale_attempt_log_persisted_total{${SEL}}[$__rate_interval]))`, 'persisted'),
       q(`sum(rate(flashsale_attempt_log_dropped_total{${SEL}}[$__rate_interval]))`, 'dropped'),
-    ]))
+    ], 8))
+    .withPanel(timeseries('Attempts dead-lettered (5 min)',
+      'Attempts Postgres refused even alone over the last 5 minutes, the alert\'s window: they are kept raw, with the reason, '
+        + 'in checkout_attempts_dead_letter. Any is worth a look.',
+      'short', [
+        q(`sum by (instance) (increase(flashsale_attempt_log_dead_letter_total{${SEL}}[5m]))`, '{{instance}}'),
+      ], 8))
 }

@@ -1,5 +1,12 @@
 import { dashboard, q, quantile, row, SEL, timeseries } from './panels.js'
 
+const acquisitions = (matchers: string) =>
+  `sum by (lock_type) (rate(flashsale_lock_acquire_total{${matchers}}[$__rate_interval]))`
+// A lock type with no acquisitions has no share to divide (0/0 is NaN): it shows 0, not a gap.
+const CONTENTION = `${acquisitions(`${SEL}, result="busy"`)}
+  / (${acquisitions(SEL)} > 0)
+  or ${acquisitions(SEL)} * 0`
+
 /** Redlock: how often locks are taken, how long buyers wait for them, how long they are held, and losses. */
 export function locks() {
   return dashboard('flashsale-locks', 'Flashsale / Locks',
@@ -8,10 +15,9 @@ export function locks() {
     .withPanel(timeseries('Acquisitions by result', 'Lock acquisitions per second by lock type and result.', 'ops', [
       q(`sum by (lock_type, result) (rate(flashsale_lock_acquire_total{${SEL}}[$__rate_interval]))`, '{{lock_type}} {{result}}'),
     ]))
-    .withPanel(timeseries('Contention ratio', 'Share of acquisitions that found the lock taken through every retry.', 'percentunit', [
-      q(`sum by (lock_type) (rate(flashsale_lock_acquire_total{${SEL}, result="busy"}[$__rate_interval]))
-  / sum by (lock_type) (rate(flashsale_lock_acquire_total{${SEL}}[$__rate_interval]))`, '{{lock_type}}'),
-    ]))
+    .withPanel(timeseries('Contention ratio',
+      'Share of acquisitions that found the lock taken through every retry; 0 while a lock type is not taken at all.',
+      'percentunit', [q(CONTENTION, '{{lock_type}}')]))
     .withRow(row('Timing'))
     .withPanel(timeseries('Wait p50 / p95 / p99', 'Time to acquire a lock, retries included.', 's', [
       q(quantile('flashsale_lock_wait_seconds', 0.5, 'lock_type'), 'p50 {{lock_type}}'),

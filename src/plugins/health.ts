@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import client from '@platformatic/prom-client'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { ERRORS, RETRY_AFTER_SECONDS } from '../errors.js'
+import type { ShedReason } from './metrics.js'
 
 /**
  * Lag percentiles and utilization cover the last WINDOW_MS to 2 * WINDOW_MS: two delay
@@ -18,13 +19,14 @@ export const PING_CACHE_MS = 1_000
 /** Never shed: operators need them most when the service is under pressure. */
 const UNSHED_ROUTES = new Set(['/metrics', '/health', '/health/live', '/health/ready'])
 
-const SHED_REASONS = {
+/** under-pressure's name for the limit a request was shed on, as the reason it is counted under. */
+const SHED_REASON: Record<string, ShedReason> = {
   eventLoopDelay: 'event_loop_delay',
   heapUsedBytes: 'heap_used',
   rssBytes: 'rss',
   eventLoopUtilization: 'event_loop_utilization',
   healthCheck: 'health_check',
-} as const
+}
 
 export type DependencyName = 'redis' | 'postgres'
 export interface DependencyStatus {
@@ -133,36 +135,28 @@ export default fp(
       return cached.value
     }
 
+    // Each gauge reads the shared ping itself: the registry collects all metrics at once, so a
+    // gauge set by another's collect would show the previous scrape's value (none on the first).
     const registers = [meters.registry]
     new client.Gauge({
       name: 'flashsale_dependency_up', help: '1 when the dependency answered its last ping in time, else 0.',
       labelNames: ['dependency'], registers,
       async collect() {
-        const deps = await dependencies()
-        for (const [name, d] of Object.entries(deps)) {
-          this.set({ dependency: name }, d.status === 'up' ? 1 : 0)
-          pingSeconds.set({ dependency: name }, d.latency_ms / 1000)
-        }
+        for (const [name, d] of Object.entries(await dependencies())) this.set({ dependency: name }, d.status === 'up' ? 1 : 0)
       },
     })
-    const pingSeconds = new client.Gauge({
+    new client.Gauge({
       name: 'flashsale_dependency_ping_seconds', help: 'Latency of the last dependency ping.',
       labelNames: ['dependency'], registers,
+      async collect() {
+        for (const [name, d] of Object.entries(await dependencies())) this.set({ dependency: name }, d.latency_ms / 1000)
+      },
     })
-    const shed = new client.Counter({
-      name: 'flashsale_load_shed_total', help: 'Requests refused with 503 because the process was under pressure, by reason.',
-      labelNames: ['reason'], registers,
-    })
-    // Zero from the start, so the first refusal shows as an increase.
-    const shedBy = Object.fromEntries(Object.entries(SHED_REASONS).map(([type, reason]) => {
-      const child = shed.labels(reason)
-      child.inc(0)
-      return [type, child]
-    }))
 
     const refuse = (request: FastifyRequest, reply: FastifyReply, type: string) => {
       if (UNSHED_ROUTES.has(request.routeOptions.url ?? '')) return undefined
-      shedBy[type]?.inc()
+      const reason = SHED_REASON[type]
+      if (reason) meters.shed[reason].inc()
       reply.code(ERRORS.unavailable.status).header('retry-after', RETRY_AFTER_SECONDS)
       return { error: 'unavailable', message: ERRORS.unavailable.message }
     }

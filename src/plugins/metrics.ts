@@ -14,7 +14,15 @@ export type PurchaseResult = (typeof PURCHASE_RESULTS)[number]
 
 export const LOCK_TYPES = ['purchase', 'settle'] as const
 export type LockType = (typeof LOCK_TYPES)[number]
-export type LockResult = 'acquired' | 'busy' | 'error'
+export const LOCK_RESULTS = ['acquired', 'busy', 'error'] as const
+export type LockResult = (typeof LOCK_RESULTS)[number]
+
+/** How a reservation left committing by a crash ended: bought, back to stock, or reserved again. */
+export const SETTLE_OUTCOMES = ['sold', 'returned', 'reserved'] as const
+
+/** Why a request was shed: one reason per limit of @fastify/under-pressure. */
+export const SHED_REASONS = ['event_loop_delay', 'heap_used', 'rss', 'event_loop_utilization', 'health_check'] as const
+export type ShedReason = (typeof SHED_REASONS)[number]
 
 /** Fixed query names: the only values the `query` label takes. */
 export const QUERIES = [
@@ -36,6 +44,24 @@ const SECONDS_LOCK = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 type Children<K extends string, C> = Record<K, C>
 function children<K extends string, C>(keys: readonly K[], make: (k: K) => C): Children<K, C> {
   return Object.fromEntries(keys.map((k) => [k, make(k)])) as Children<K, C>
+}
+
+// prom-client creates a labelled series on its first inc or observe. Until then a panel shows
+// "No data", and a series that appears at 1 has no increase() to alert on: every known label
+// value starts at zero instead.
+
+/** A counter child, at zero from the start. */
+function counting(counter: client.Counter<string>, ...values: string[]): client.Counter.Internal {
+  const child = counter.labels(...values)
+  child.inc(0)
+  return child
+}
+
+/** A histogram child, every bucket at zero from the start. */
+function timing<L extends string>(histogram: client.Histogram<L>, label: L, value: string): client.Histogram.Internal<L> {
+  const labels = { [label]: value } as client.LabelValues<L>
+  histogram.zero(labels)
+  return histogram.labels(labels)
 }
 
 /**
@@ -96,6 +122,7 @@ function createMeters(registry: client.Registry) {
     help: 'Committing reservations left by a crash and settled against Postgres, by outcome.',
     labelNames: ['outcome'], registers,
   })
+  for (const outcome of SETTLE_OUTCOMES) counting(settled, outcome)
   const attemptsPersisted = new client.Counter({
     name: 'flashsale_attempt_log_persisted_total', help: 'Checkout attempts written to Postgres.', registers,
   })
@@ -106,6 +133,10 @@ function createMeters(registry: client.Registry) {
   const attemptsDeadLettered = new client.Counter({
     name: 'flashsale_attempt_log_dead_letter_total',
     help: 'Checkout attempts Postgres refused even alone, kept raw in checkout_attempts_dead_letter.', registers,
+  })
+  const shed = new client.Counter({
+    name: 'flashsale_load_shed_total', help: 'Requests refused with 503 because the process was under pressure, by reason.',
+    labelNames: ['reason'], registers,
   })
   const attemptBacklog = new client.Gauge({
     name: 'flashsale_attempt_log_backlog', help: 'Checkout attempts recorded but not yet in Postgres.', registers,
@@ -151,25 +182,24 @@ function createMeters(registry: client.Registry) {
     },
   })
 
-  const timeRedis = children(REDIS_COMMANDS, (c) => redis.labels(c))
-  const failRedis = children(REDIS_COMMANDS, (c) => redisErrors.labels(c))
-  const timeDb = children(QUERIES, (q) => db.labels(q))
-  const failDb = children(QUERIES, (q) => dbErrors.labels(q))
-  const lockWaitBy = children(LOCK_TYPES, (t) => lockWait.labels(t))
-  const lockHoldBy = children(LOCK_TYPES, (t) => lockHold.labels(t))
-  const lockLostBy = children(LOCK_TYPES, (t) => lockLost.labels(t))
+  const timeRedis = children(REDIS_COMMANDS, (c) => timing(redis, 'command', c))
+  const failRedis = children(REDIS_COMMANDS, (c) => counting(redisErrors, c))
+  const timeDb = children(QUERIES, (q) => timing(db, 'query', q))
+  const failDb = children(QUERIES, (q) => counting(dbErrors, q))
+  const lockWaitBy = children(LOCK_TYPES, (t) => timing(lockWait, 'lock_type', t))
+  const lockHoldBy = children(LOCK_TYPES, (t) => timing(lockHold, 'lock_type', t))
+  const lockLostBy = children(LOCK_TYPES, (t) => counting(lockLost, t))
+  const lockAcquireBy = children(LOCK_TYPES, (t) => children(LOCK_RESULTS, (r) => counting(lockAcquire, t, r)))
   const dbInFlight = { count: 0 }
-  const lockAcquireBy = children(LOCK_TYPES, (t) => ({
-    acquired: lockAcquire.labels(t, 'acquired'), busy: lockAcquire.labels(t, 'busy'), error: lockAcquire.labels(t, 'error'),
-  }))
 
   return {
     registry,
     onScrape,
-    checkout: children(CHECKOUT_RESULTS, (r) => checkout.labels(r)),
-    purchase: children(PURCHASE_RESULTS, (r) => purchase.labels(r)),
+    checkout: children(CHECKOUT_RESULTS, (r) => counting(checkout, r)),
+    purchase: children(PURCHASE_RESULTS, (r) => counting(purchase, r)),
     expired,
     settled,
+    shed: children(SHED_REASONS, (r) => counting(shed, r)),
     attemptsPersisted,
     attemptsDropped,
     attemptsDeadLettered,

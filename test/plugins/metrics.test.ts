@@ -1,7 +1,9 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildTestApp, eventually } from '../helpers/app.js'
-import { CHECKOUT_RESULTS, LOCK_TYPES, PURCHASE_RESULTS, QUERIES, REDIS_COMMANDS } from '../../src/plugins/metrics.js'
+import {
+  CHECKOUT_RESULTS, LOCK_RESULTS, LOCK_TYPES, PURCHASE_RESULTS, QUERIES, REDIS_COMMANDS, SETTLE_OUTCOMES, SHED_REASONS,
+} from '../../src/plugins/metrics.js'
 
 interface Sample {
   name: string
@@ -24,9 +26,25 @@ function parse(text: string): Sample[] {
 }
 
 async function scrape(app: FastifyInstance): Promise<Sample[]> {
+  return parse(await exposition(app))
+}
+
+async function exposition(app: FastifyInstance): Promise<string> {
   const res = await app.inject('/metrics')
   if (res.statusCode !== 200) throw new Error(`/metrics answered ${res.statusCode}`)
-  return parse(res.body)
+  return res.body
+}
+
+/** The series name that shows a metric declared by `# TYPE`: histograms and summaries by their _count. */
+function declared(text: string): string[] {
+  return [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)]
+    .map(([, name, type]) => (type === 'histogram' || type === 'summary' ? `${name}_count` : name!))
+}
+
+/** Every combination of the given label values. */
+function combinations(labels: Record<string, readonly string[]>): Record<string, string>[] {
+  return Object.entries(labels).reduce<Record<string, string>[]>(
+    (acc, [name, values]) => acc.flatMap((l) => values.map((v) => ({ ...l, [name]: v }))), [{}])
 }
 
 /** Sum of the samples of `name` whose labels include `match`. */
@@ -44,19 +62,59 @@ const CONTRACT_SERIES = [
   'flashsale_checkout_attempts_total', 'flashsale_purchase_attempts_total',
   'flashsale_sale_units_total', 'flashsale_sale_units_sold', 'flashsale_sale_units_reserved',
   'flashsale_reservations_expired_total',
-  'flashsale_lock_acquire_total', 'flashsale_lock_wait_seconds_count', 'flashsale_lock_hold_seconds_count',
+  'flashsale_lock_acquire_total', 'flashsale_lock_wait_seconds_count', 'flashsale_lock_hold_seconds_count', 'flashsale_lock_lost_total',
   'flashsale_redis_command_duration_seconds_count', 'flashsale_db_query_duration_seconds_count',
+]
+
+/** The labelled series of the service's own metrics: every known label value, by metric. */
+const KNOWN_LABELS: [string, Record<string, readonly string[]>][] = [
+  ['flashsale_checkout_attempts_total', { result: CHECKOUT_RESULTS }],
+  ['flashsale_purchase_attempts_total', { result: PURCHASE_RESULTS }],
+  ['flashsale_lock_acquire_total', { lock_type: LOCK_TYPES, result: LOCK_RESULTS }],
+  ['flashsale_lock_wait_seconds_count', { lock_type: LOCK_TYPES }],
+  ['flashsale_lock_hold_seconds_count', { lock_type: LOCK_TYPES }],
+  ['flashsale_lock_lost_total', { lock_type: LOCK_TYPES }],
+  ['flashsale_redis_command_duration_seconds_count', { command: REDIS_COMMANDS }],
+  ['flashsale_redis_errors_total', { command: REDIS_COMMANDS }],
+  ['flashsale_db_query_duration_seconds_count', { query: QUERIES }],
+  ['flashsale_db_errors_total', { query: QUERIES }],
+  ['flashsale_reservations_settled_total', { outcome: SETTLE_OUTCOMES }],
+  ['flashsale_load_shed_total', { reason: SHED_REASONS }],
 ]
 
 /** The only values these labels may take: fixed sets, never ids. */
 const ALLOWED: Record<string, Set<string>> = {
-  result: new Set([...CHECKOUT_RESULTS, ...PURCHASE_RESULTS, 'acquired', 'busy', 'error']),
+  result: new Set([...CHECKOUT_RESULTS, ...PURCHASE_RESULTS, ...LOCK_RESULTS]),
   lock_type: new Set(LOCK_TYPES),
   command: new Set(REDIS_COMMANDS),
   query: new Set(QUERIES),
   method: new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']),
   state: new Set(['max', 'busy', 'waiting', 'idle']),
 }
+
+t.test('on the first scrape, before any traffic, every metric and every known label value has a series', async (t) => {
+  const { app } = await buildTestApp(t)
+  const text = await exposition(app)
+  const first = parse(text)
+  const has = (name: string, labels: Record<string, string>) =>
+    first.some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+
+  // The route histogram is the exception: its first observation is this scrape's own answer.
+  const names = new Set(first.map((s) => s.name))
+  for (const name of CONTRACT_SERIES.filter((n) => !n.startsWith('http_'))) t.ok(names.has(name), `${name} is exposed`)
+  const empty = declared(text).filter((name) => name.startsWith('flashsale_') && !names.has(name))
+  t.same(empty, [], 'every flashsale_ metric declared has a series')
+
+  for (const [name, labels] of KNOWN_LABELS) {
+    const missing = combinations(labels).filter((l) => !has(name, l)).map((l) => JSON.stringify(l))
+    t.same(missing, [], `${name}: a series for every known label value`)
+  }
+  // Background work (sweeps, the attempt log) may already have timed commands; no counter has moved.
+  const moved = first.filter((s) => s.name.endsWith('_total') && KNOWN_LABELS.some(([n]) => n === s.name) && s.value !== 0)
+  t.same(moved.map((s) => `${s.name}${JSON.stringify(s.labels)}`), [], 'the counters start at 0')
+  t.ok(parse(await exposition(app)).some((s) => s.name === 'http_request_duration_seconds_count'),
+    'http_request_duration_seconds is exposed from the second scrape on')
+})
 
 t.test('every contract metric is exposed, moves with traffic, and no label carries an id', async (t) => {
   const { app, createSale } = await buildTestApp(t, { LOCK_RETRY_COUNT: 0 })
