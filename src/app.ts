@@ -46,7 +46,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
       if (err.statusCode >= 500) request.log.warn({ err }, 'request failed: dependency unavailable')
       return sendError(reply, err.code)
     }
-    if (isDependencyError(err)) {
+    if (isDependencyError(err) || err.code === 'FST_ERR_HANDLER_TIMEOUT') {
       request.log.warn({ err }, 'request failed: dependency unavailable')
       return sendError(reply, 'unavailable')
     }

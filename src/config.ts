@@ -32,6 +32,8 @@ export const ConfigSchema = Type.Object({
   DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+  // A buyer request that cannot be answered within this (Redis or Postgres hung) gets 503.
+  REQUEST_DEADLINE_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
   // Load shedding (503 unavailable) past these limits; 0 switches a limit off.
   LOAD_SHED_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 1_000 }),

@@ -32,7 +32,7 @@ export const QUERIES = [
 export type QueryName = (typeof QUERIES)[number]
 
 export const REDIS_COMMANDS = [
-  'checkout', 'purchase_begin', 'purchase_settle', 'sweep', 'sale_sync', 'sale_load',
+  'checkout', 'checkout_cancel', 'purchase_begin', 'purchase_settle', 'sweep', 'sale_sync', 'sale_load',
   'sale_read', 'items_read', 'xreadgroup', 'xack', 'xautoclaim', 'xlen', 'ping',
 ] as const
 export type RedisCommand = (typeof REDIS_COMMANDS)[number]
@@ -123,6 +123,10 @@ function createMeters(registry: client.Registry) {
     labelNames: ['outcome'], registers,
   })
   for (const outcome of SETTLE_OUTCOMES) counting(settled, outcome)
+  const cancelled = new client.Counter({
+    name: 'flashsale_reservations_cancelled_total',
+    help: 'Reservations released because their checkout was answered 503 before Redis ran it.', registers,
+  })
   const attemptsPersisted = new client.Counter({
     name: 'flashsale_attempt_log_persisted_total', help: 'Checkout attempts written to Postgres.', registers,
   })
@@ -198,6 +202,7 @@ function createMeters(registry: client.Registry) {
     checkout: children(CHECKOUT_RESULTS, (r) => counting(checkout, r)),
     purchase: children(PURCHASE_RESULTS, (r) => counting(purchase, r)),
     expired,
+    cancelled,
     settled,
     shed: children(SHED_REASONS, (r) => counting(shed, r)),
     attemptsPersisted,

@@ -7,6 +7,7 @@ import { ROOT } from '../paths.js'
 /** The Lua scripts in lua/, by command name and number of keys. */
 const SCRIPTS = {
   checkout: { file: 'checkout.lua', keys: 8 },
+  checkoutCancel: { file: 'checkout-cancel.lua', keys: 5 },
   purchaseBegin: { file: 'purchase-begin.lua', keys: 5 },
   purchaseSettle: { file: 'purchase-settle.lua', keys: 5 },
   sweep: { file: 'sweep.lua', keys: 5 },
@@ -22,6 +23,7 @@ export interface FlashRedis extends Redis {
   checkout(meta: string, stock: string, users: string, res: string, due: string, log: string,
     ipRate: string, userRate: string, item: string, user: string, code: string,
     ipMax: number, userMax: number, windowMs: number): Promise<[string, number]>
+  checkoutCancel(...args: [...Keys5, code: string]): Promise<number>
   purchaseBegin(...args: [...Keys5, code: string, leaseMs: number]): Promise<string[]>
   purchaseSettle(...args: [...Keys5, code: string, outcome: string, purchaseId: string]): Promise<[string, string]>
   sweep(...args: [...Keys5, limit: number, leaseMs: number]): Promise<[number, number, ...string[]]>

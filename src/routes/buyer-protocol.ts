@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 /**
  * How the buyer routes talk to clients written for every flavour of the checkout-then-purchase
@@ -28,4 +28,27 @@ export function queryOnly(fastify: FastifyInstance): void {
 export function wantsText(request: FastifyRequest): boolean {
   const accept = request.headers.accept
   return accept !== undefined && accept.includes('text/plain') && !accept.includes('application/json')
+}
+
+/**
+ * Buyer routes answer within REQUEST_DEADLINE_MS (Fastify's `handlerTimeout`, hooks included):
+ * a hung Redis or Postgres is answered 503 like a dead one. This says whether the buyer still
+ * waits for the answer: not answered at the deadline, not gone.
+ */
+export function waitingFor(reply: FastifyReply): () => boolean {
+  return () => !reply.sent && !reply.raw.destroyed
+}
+
+/**
+ * The work's outcome, or undefined once the deadline has answered 503: what the work does after
+ * that (succeed or fail) is nobody's answer, and is not logged as one.
+ */
+export async function unlessAnswered<T>(reply: FastifyReply, work: Promise<T>): Promise<T | undefined> {
+  try {
+    const outcome = await work
+    return reply.sent ? undefined : outcome
+  } catch (err) {
+    if (reply.sent) return undefined
+    throw err
+  }
 }

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { CheckoutQuery, CheckoutReply } from '../schemas/sale.js'
 import { errorResponses, sendError } from '../schemas/common.js'
 import type { ErrorCode } from '../errors.js'
-import { queryOnly, wantsText } from './buyer-protocol.js'
+import { queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.js'
 
 const FAILURE: Record<string, ErrorCode> = {
   sold_out: 'sold_out',
@@ -34,6 +34,7 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
   queryOnly(fastify)
 
   fastify.post('/checkout', {
+    handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
       summary: 'Reserve one unit of an item for a limited time',
       querystring: CheckoutQuery,
@@ -56,7 +57,8 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
       reservations.invalid(invalid.user, invalid.item)
       return sendError(reply, 'invalid_request', { message: item })
     }
-    const outcome = await reservations.checkout(item, request.query.user_id, request.ip)
+    const outcome = await unlessAnswered(reply, reservations.checkout(item, request.query.user_id, request.ip, waitingFor(reply)))
+    if (outcome === undefined) return
     if (outcome.result === 'success') {
       if (wantsText(request)) return reply.type('text/plain; charset=utf-8').send(outcome.code)
       return {

@@ -2,13 +2,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { PurchaseQuery, PurchaseReply } from '../schemas/sale.js'
 import { errorResponses, sendError } from '../schemas/common.js'
-import { queryOnly, wantsText } from './buyer-protocol.js'
+import { queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.js'
 
 const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
   const { purchases } = fastify.sale
   queryOnly(fastify)
 
   fastify.post('/purchase', {
+    handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
       summary: 'Buy a reserved unit; the same code again answers the same purchase',
       querystring: PurchaseQuery,
@@ -23,7 +24,8 @@ const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     },
   }, async (request, reply) => {
-    const outcome = await purchases.purchase(request.query.code)
+    const outcome = await unlessAnswered(reply, purchases.purchase(request.query.code, waitingFor(reply)))
+    if (outcome === undefined) return
     switch (outcome.result) {
       case 'success':
       case 'replay':

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ItemsQuery, ItemsReply, SaleReply } from '../schemas/sale.js'
 import { errorResponses, sendError } from '../schemas/common.js'
 import { itemImageUrl, itemName } from '../repositories/sales.js'
+import { unlessAnswered } from './buyer-protocol.js'
 
 /** Reading the sale when there is none is a missing resource (404), not a conflict. */
 const NO_SALE = { status: 404 }
@@ -11,6 +12,7 @@ const sale: FastifyPluginAsyncTypebox = async (fastify) => {
   const { redis, meters } = fastify
 
   fastify.get('/sale', {
+    handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
       summary: 'The current sale and its progress',
       response: { 200: SaleReply, ...errorResponses(404) },
@@ -18,8 +20,10 @@ const sale: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (_request, reply) => {
     const current = catalog.current()
     if (!current) return sendError(reply, 'sale_not_active', NO_SALE)
-    const [total, sold, reserved] = await meters.redis('sale_read', () =>
-      redis.hmget(current.keys.meta, 'total', 'sold', 'reserved'))
+    const read = await unlessAnswered(reply, meters.redis('sale_read', () =>
+      redis.hmget(current.keys.meta, 'total', 'sold', 'reserved')))
+    if (read === undefined) return
+    const [total, sold, reserved] = read
     const unitsTotal = Number(total ?? current.unitsTotal)
     const unitsSold = Number(sold ?? 0)
     const unitsReserved = Number(reserved ?? 0)
@@ -36,6 +40,7 @@ const sale: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/sale/items', {
+    handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
       summary: 'A page of the current sale\'s items with their free units',
       querystring: ItemsQuery,
@@ -49,7 +54,10 @@ const sale: FastifyPluginAsyncTypebox = async (fastify) => {
     const last = Math.min(offset + Number(request.query.limit), current.items)
     const ids: number[] = []
     for (let id = first; id <= last; id++) ids.push(id)
-    const free = ids.length > 0 ? await meters.redis('items_read', () => redis.hmget(current.keys.stock, ...ids.map(String))) : []
+    const free = ids.length > 0
+      ? await unlessAnswered(reply, meters.redis('items_read', () => redis.hmget(current.keys.stock, ...ids.map(String))))
+      : []
+    if (free === undefined) return
     return {
       total: current.items,
       items: ids.map((id, i) => ({

@@ -20,8 +20,14 @@ export class Purchases {
     private readonly catalog: SaleCatalog,
   ) {}
 
-  async purchase(code: string): Promise<PurchaseOutcome> {
-    const outcome = await this.decide(code).catch((err) => {
+  /**
+   * `waiting` says whether the buyer still waits for the answer. Past the request's deadline they
+   * were answered 503, and the work goes on without committing: a purchase is inserted only
+   * while its buyer can still be told (an insert already in flight at the deadline is the one
+   * exception; a retry then answers its purchase_id).
+   */
+  async purchase(code: string, waiting: () => boolean): Promise<PurchaseOutcome> {
+    const outcome = await this.decide(code, waiting).catch((err) => {
       this.ctx.meters.purchase.error.inc()
       throw err
     })
@@ -29,13 +35,13 @@ export class Purchases {
     return outcome
   }
 
-  private async decide(code: string): Promise<PurchaseOutcome> {
+  private async decide(code: string, waiting: () => boolean): Promise<PurchaseOutcome> {
     const { locks, config } = this.ctx
     const saleId = saleIdOfCode(code)
     try {
       // The lock comes first: the script under it answers every state in the same round trip.
       return await locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), (signal) =>
-        this.commit(code, saleId, signal))
+        this.commit(code, saleId, signal, waiting))
     } catch (err) {
       if (err instanceof LockBusyError) return { result: 'lock_busy' }
       throw err
@@ -46,8 +52,9 @@ export class Purchases {
     return this.catalog.get(saleId)?.keys ?? saleKeys(this.ctx.config.REDIS_KEY_PREFIX, saleId)
   }
 
-  private async commit(code: string, saleId: number, signal: AbortSignal): Promise<PurchaseOutcome> {
+  private async commit(code: string, saleId: number, signal: AbortSignal, waiting: () => boolean): Promise<PurchaseOutcome> {
     const { redis, meters, sql, config } = this.ctx
+    if (!waiting()) throw new UnavailableError('deadline')
     const keys = this.keys(saleId)
     const [status, item, user, arg] = await meters.redis('purchase_begin', () =>
       redis.purchaseBegin(...keys.state, code, config.COMMIT_LEASE_MS))
@@ -69,6 +76,13 @@ export class Purchases {
     // The reservation is committing: the sweeper leaves it alone for the lease. Past this
     // point a failure leaves it committing, and it is settled against Postgres later.
     if (signal.aborted) throw new UnavailableError('redlock', { cause: signal.reason })
+    if (!waiting()) {
+      // Its buyer has been answered 503: settle the reservation by what Postgres holds (nothing,
+      // unless a committer before this one got there), so that it is theirs to buy again.
+      const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
+      await this.settle(code, saleId, row?.id ?? null)
+      throw new UnavailableError('deadline')
+    }
     let purchaseId: string
     let result: 'success' | 'replay' = 'success'
     if (status === 'commit') {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { CheckoutResult } from '../plugins/metrics.js'
+import { UnavailableError } from '../errors.js'
 import type { AttemptLog } from './attempt-log.js'
 import type { Sale, SaleCatalog } from './catalog.js'
 import type { SaleContext } from './context.js'
@@ -23,8 +24,13 @@ export class Reservations {
     private readonly attempts: AttemptLog,
   ) {}
 
-  /** `ip` is the client address, for the per-address rate limit. */
-  async checkout(itemId: number, userId: string, ip: string): Promise<CheckoutOutcome> {
+  /**
+   * `ip` is the client address, for the per-address rate limit. `waiting` says whether the buyer
+   * still waits for the answer: past the request's deadline they were answered 503 (or they
+   * left), and a reservation the script made anyway (Redis hung, then ran it) is released right
+   * behind it. Either way the attempt is one row: the error the buyer was answered.
+   */
+  async checkout(itemId: number, userId: string, ip: string, waiting: () => boolean): Promise<CheckoutOutcome> {
     const { redis, meters, config } = this.ctx
     const sale = this.catalog.current()
     if (sale === undefined) {
@@ -40,7 +46,9 @@ export class Reservations {
       reply = await meters.redis('checkout', () =>
         redis.checkout(meta, stock, users, res, due, log, ipRate, userRate, String(itemId), userId, code,
           config.RATE_LIMIT_IP_MAX, config.RATE_LIMIT_USER_MAX, config.RATE_LIMIT_WINDOW_MS))
+      if (!waiting()) throw new UnavailableError('deadline')
     } catch (err) {
+      this.cancel(sale, code)
       this.attempts.record(sale.id, userId, itemId, 'error', code)
       meters.checkout.error.inc()
       throw err
@@ -50,6 +58,18 @@ export class Reservations {
     if (result === 'success') return { result, sale, code, expiresAt: Number(reply[1]) }
     if (result === 'rate_limited') return { result, sale, retryAfterMs: Number(reply[1]) }
     return { result: result as Exclude<CheckoutResult, 'success' | 'rate_limited'>, sale }
+  }
+
+  /**
+   * Sent on the checkout's own connection, so Redis runs it after that checkout if it runs it at
+   * all. When it cannot be sent either, the reservation (if any) expires with its ttl.
+   */
+  private cancel(sale: Sale, code: string): void {
+    const { redis, meters } = this.ctx
+    meters.redis('checkout_cancel', () => redis.checkoutCancel(...sale.keys.state, code)).then(
+      (released) => meters.cancelled.inc(released),
+      () => {},
+    )
   }
 
   /** Records and counts a checkout refused as invalid before it could reach the script. */

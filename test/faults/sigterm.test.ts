@@ -14,6 +14,8 @@ t.test('SIGTERM under load: in-flight requests complete, attempt log drained, ex
   const service = await startService(t, {
     DATABASE_URL: viaProxy(dbUrl, proxy), REDIS_URL: redis.url,
     SHUTDOWN_GRACE_MS: String(GRACE_MS),
+    // Purchases are held in flight by a slow database on purpose: no deadline cuts them short.
+    REQUEST_DEADLINE_MS: String(GRACE_MS),
   })
   const call = httpClient(t, service.base, 128)
   const saleId = await createSale(call, { items: 400, stock_per_item: 1, per_user_limit: 10 })

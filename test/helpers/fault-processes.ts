@@ -28,6 +28,10 @@ export interface RedisNode {
   kill(): Promise<void>
   /** Starts a fresh, empty server on the same port. */
   start(): Promise<void>
+  /** SIGSTOP: the server keeps its connections but answers nothing (a hung Redis). */
+  pause(): void
+  /** SIGCONT: it answers again, everything sent meanwhile included. */
+  resume(): void
 }
 
 /** A redis-server of the test's own on a free port, without persistence, gone at teardown. */
@@ -49,8 +53,11 @@ export async function startRedis(t: Test): Promise<RedisNode> {
         return (await node.client.ping()) === 'PONG'
       })
     },
+    pause: () => void proc?.kill('SIGSTOP'),
+    resume: () => void proc?.kill('SIGCONT'),
     async kill() {
       if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
+      proc.kill('SIGCONT')
       const exited = once(proc, 'exit')
       proc.kill('SIGKILL')
       await exited

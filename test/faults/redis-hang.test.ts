@@ -1,0 +1,114 @@
+import t from 'tap'
+import { testDatabase } from '../helpers/services.js'
+import {
+  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor,
+} from '../helpers/fault-processes.js'
+import { saleKeys } from '../../src/sale/keys.js'
+
+const BOUND_MS = 1_000
+
+t.test('a hung Redis: every path answers 503 within the bound, and nothing is decided behind the buyer\'s back', async (t) => {
+  const { url: dbUrl, sql } = await testDatabase(t)
+  const redis = await startRedis(t)
+  const service = await startService(t, { DATABASE_URL: dbUrl, REDIS_URL: redis.url })
+  const call = httpClient(t, service.base)
+  const saleId = await createSale(call, { items: 10, stock_per_item: 1, per_user_limit: 5 })
+  const before = await call('POST', '/checkout?user_id=early&id=1')
+  t.equal(before.status, 200)
+  const keys = saleKeys('fs', saleId)
+
+  redis.pause()
+  t.teardown(() => redis.resume())
+  const answers = await Promise.all([
+    call('POST', '/checkout?user_id=hung&id=2'),
+    call('POST', `/purchase?code=${before.body.code}`),
+    call('GET', '/sale'),
+    call('GET', '/sale/items?limit=5'),
+  ])
+  for (const [i, what] of ['checkout', 'purchase', 'sale', 'items'].entries()) {
+    const a = answers[i]!
+    t.equal(a.status, 503, `${what} answers 503`)
+    t.equal(a.body.error, 'unavailable', `${what}: unavailable`)
+    t.ok(a.headers['retry-after'], `${what}: Retry-After`)
+    t.comment(`${what}: 503 after ${a.ms.toFixed(0)} ms`)
+    t.ok(a.ms < BOUND_MS + 300, `${what} answered within the bound (${a.ms.toFixed(0)} ms)`)
+  }
+  redis.resume()
+
+  // Redis runs what was sent while it hung: the reservation of the refused checkout must not stay.
+  const states = await waitFor('the late reservation released', async () => {
+    const s = await reservationStates(redis.client, keys.res)
+    return s.R === 1 && s.C === 0 ? s : undefined
+  }, 10_000)
+  t.match(states, { R: 1, C: 0, S: 0 }, 'only the reservation made before the hang is held')
+  t.equal(await redis.client.hget(keys.stock, '2'), '1', 'the unit of the refused checkout is back in stock')
+  t.equal(await redis.client.hget(keys.users, 'hung'), '0', 'and does not count against its buyer')
+  t.equal((await call('POST', `/purchase?code=${before.body.code}`)).status, 200, 'the earlier reservation can still be bought')
+
+  const rows = await waitFor('the refused checkout stored', async () => {
+    const r = await sql<{ result: string; code: string | null }[]>`SELECT result, code FROM checkout_attempts WHERE user_id = 'hung'`
+    const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts`)[0]!
+    return r.length > 0 && n === 2 ? r : undefined
+  }, 10_000)
+  t.same(rows.map((r) => ({ ...r })), [{ result: 'error', code: null }], 'one attempt, one row: the error its buyer was answered')
+  t.equal((await service.stop('SIGTERM')).code, 0)
+})
+
+t.test('a hung lock node or a hung Postgres: purchase answers 503 within the bound, and a retry buys once', async (t) => {
+  const { url: dbUrl, sql } = await testDatabase(t)
+  const redis = await startRedis(t)
+  const lockNode = await startRedis(t)
+  const proxy = await startProxy(t, proxyTarget(dbUrl))
+  const service = await startService(t, {
+    DATABASE_URL: viaProxy(dbUrl, proxy), REDIS_URL: redis.url, REDLOCK_REDIS_URLS: lockNode.url,
+  })
+  const call = httpClient(t, service.base)
+  await createSale(call, { items: 10, stock_per_item: 1, per_user_limit: 5 })
+  const codes: string[] = []
+  for (let i = 1; i <= 2; i++) codes.push((await call('POST', `/checkout?user_id=buyer&id=${i}`)).body.code)
+
+  lockNode.pause()
+  const locked = await call('POST', `/purchase?code=${codes[0]}`)
+  lockNode.resume()
+  t.equal(locked.status, 503, 'lock node hung: 503')
+  t.ok(locked.ms < BOUND_MS + 300, `within the bound (${locked.ms.toFixed(0)} ms)`)
+
+  proxy.hold()
+  const held = await call('POST', `/purchase?code=${codes[1]}`)
+  proxy.release()
+  t.equal(held.status, 503, 'Postgres hung: 503')
+  t.ok(held.ms < BOUND_MS + 300, `within the bound (${held.ms.toFixed(0)} ms)`)
+
+  for (const code of codes) {
+    const retry = await waitFor(`purchase of ${code} again`, async () => {
+      const r = await call('POST', `/purchase?code=${code}`)
+      return r.status === 200 ? r : undefined
+    }, 10_000)
+    t.equal(retry.body.status, 'purchased', 'a retry buys it')
+  }
+  const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases`)[0]!
+  t.equal(n, 2, 'once each')
+})
+
+t.test('a buyer who leaves before the answer holds nothing: the reservation made for them is released', async (t) => {
+  const { url: dbUrl, sql } = await testDatabase(t)
+  const redis = await startRedis(t)
+  const service = await startService(t, { DATABASE_URL: dbUrl, REDIS_URL: redis.url })
+  const call = httpClient(t, service.base)
+  const saleId = await createSale(call, { items: 3, stock_per_item: 1, per_user_limit: 5 })
+  const keys = saleKeys('fs', saleId)
+
+  // Redis is slow, not dead: the script runs well within the deadline, after the client gave up.
+  redis.pause()
+  const gaveUp = fetch(`${service.base}/checkout?user_id=impatient&id=1`, { method: 'POST', signal: AbortSignal.timeout(150) })
+  await t.rejects(gaveUp, 'the client gives up')
+  redis.resume()
+
+  await waitFor('the reservation released', async () => (await reservationStates(redis.client, keys.res)).X === 1, 10_000)
+  t.equal(await redis.client.hget(keys.stock, '1'), '1', 'the unit is back in stock')
+  const rows = await waitFor('the attempt stored', async () => {
+    const r = await sql<{ result: string }[]>`SELECT result FROM checkout_attempts WHERE user_id = 'impatient'`
+    return r.length > 0 ? r : undefined
+  }, 10_000)
+  t.same(rows.map((r) => r.result), ['error'], 'one row: the buyer got no reservation')
+})
