@@ -2,10 +2,17 @@
 --
 -- KEYS[1] meta, KEYS[2] stock, KEYS[3] users, KEYS[4] res, KEYS[5] due (see checkout.lua)
 -- ARGV[1] start (ms), ARGV[2] end (ms), ARGV[3] per-user limit, ARGV[4] reservation ttl (ms),
--- ARGV[5] expire keys at (ms since epoch)
+-- ARGV[5] expire keys at (ms since epoch), ARGV[6] owner: "<sale id>.<token>" of the sale in
+-- Postgres ("" for a sale from before tokens)
 --
--- Returns 1 when the sale is loaded (and now in sync), 0 when it is missing and must be loaded.
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+-- Returns 1 when the sale is loaded (and now in sync), 0 when it must be loaded: missing, or
+-- loaded by another database's sale (sale-load sets that state aside).
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner == false then
+  if redis.call('EXISTS', KEYS[1]) == 0 or ARGV[6] ~= '' then return 0 end
+elseif owner ~= ARGV[6] then
+  return 0
+end
 redis.call('HSET', KEYS[1], 'start', ARGV[1], 'end', ARGV[2], 'limit', ARGV[3], 'ttl', ARGV[4])
 -- Keys created after loading (users, res, due) get their expiry here too.
 for i = 1, 5 do redis.call('PEXPIREAT', KEYS[i], ARGV[5]) end

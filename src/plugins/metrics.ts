@@ -26,7 +26,7 @@ export type ShedReason = (typeof SHED_REASONS)[number]
 
 /** Fixed query names: the only values the `query` label takes. */
 export const QUERIES = [
-  'purchase_insert', 'purchase_by_code', 'attempts_insert', 'attempts_dead_letter', 'sales_recent', 'sale_create',
+  'purchase_insert', 'purchase_by_code', 'attempts_insert', 'attempts_dead_letter', 'sales_recent', 'sale_by_id', 'sale_create',
   'sale_sold_counts', 'ping',
 ] as const
 export type QueryName = (typeof QUERIES)[number]

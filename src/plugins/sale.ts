@@ -47,7 +47,7 @@ export default fp(
 
     const sweep = async () => {
       const { stuck } = await reservations.sweep()
-      for (const { sale, code } of stuck) await purchases.settleStuck(sale.id, code)
+      for (const { sale, code } of stuck) await purchases.settleStuck(sale, code)
     }
     const drain = async () => {
       await attempts.drain()

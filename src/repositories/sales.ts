@@ -3,6 +3,8 @@ import type { Sql } from 'postgres'
 export interface SaleRow {
   /** bigint: postgres.js returns it as a string. */
   id: string
+  /** Random, in the sale's Redis keys: another database's sale of the same id has other keys. */
+  token: string
   slot: Date | null
   starts_at: Date
   ends_at: Date
@@ -23,7 +25,7 @@ export interface NewSale {
   stock_per_item: number
 }
 
-const COLUMNS = 'id, slot, starts_at, ends_at, per_user_limit, reservation_ttl_seconds, items, stock_per_item, units_total'
+const COLUMNS = 'id, token, slot, starts_at, ends_at, per_user_limit, reservation_ttl_seconds, items, stock_per_item, units_total'
 
 /** Item names and pictures are generated from the item id: stable and free to compute. */
 export function itemName(id: number): string {
@@ -41,6 +43,15 @@ export async function recentSales(sql: Sql, retentionSeconds: number): Promise<S
       ORDER BY starts_at`,
     [retentionSeconds],
   )
+}
+
+/** One sale still within the retention window, or undefined. */
+export async function recentSale(sql: Sql, id: number, retentionSeconds: number): Promise<SaleRow | undefined> {
+  const [row] = await sql.unsafe<SaleRow[]>(
+    `SELECT ${COLUMNS} FROM sales WHERE id = $1 AND ends_at > now() - make_interval(secs => $2) AND ends_at > starts_at`,
+    [id, retentionSeconds],
+  )
+  return row
 }
 
 /**

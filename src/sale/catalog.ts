@@ -1,5 +1,5 @@
 import type { NewSale, SaleRow } from '../repositories/sales.js'
-import { createSale, recentSales, soldCounts } from '../repositories/sales.js'
+import { createSale, recentSale, recentSales, soldCounts } from '../repositories/sales.js'
 import type { SaleContext } from './context.js'
 import { ATTEMPT_GROUP, saleKeys, type SaleKeys } from './keys.js'
 
@@ -14,6 +14,8 @@ export interface Sale {
   readonly items: number
   readonly stockPerItem: number
   readonly unitsTotal: number
+  /** `<id>.<token>`: whose state the sale's Redis keys must hold ("" before tokens existed). */
+  readonly owner: string
   readonly keys: SaleKeys
 }
 
@@ -46,6 +48,20 @@ export class SaleCatalog {
 
   get(id: number): Sale | undefined {
     return this.sales.find((s) => s.id === id)
+  }
+
+  /**
+   * A sale of the retention window, from memory or else from Postgres (a sale another instance
+   * created a moment ago); undefined when there is none.
+   */
+  async find(id: number): Promise<Sale | undefined> {
+    const known = this.get(id)
+    if (known || !Number.isSafeInteger(id)) return known
+    const { meters, sql } = this.ctx
+    const row = await meters.db('sale_by_id', () => recentSale(sql, id, RETENTION_MS / 1000))
+    if (!row) return undefined
+    this.upsert(row)
+    return this.get(id)
   }
 
   all(): readonly Sale[] {
@@ -86,7 +102,7 @@ export class SaleCatalog {
 
   async ensureLoaded(sale: Sale): Promise<void> {
     const { redis, meters } = this.ctx
-    const window = [sale.startsAt, sale.endsAt, sale.perUserLimit, sale.reservationTtlSeconds * 1000, sale.endsAt + RETENTION_MS]
+    const window = [sale.startsAt, sale.endsAt, sale.perUserLimit, sale.reservationTtlSeconds * 1000, sale.endsAt + RETENTION_MS, sale.owner]
     const loaded = await meters.redis('sale_sync', () => redis.saleSync(...sale.keys.state, ...window))
     if (loaded === 1) return
     const { byItem, byUser } = await meters.db('sale_sold_counts', () => soldCounts(this.ctx.sql, sale.id))
@@ -94,9 +110,10 @@ export class SaleCatalog {
     for (const r of byItem) args.push(r.item_id, r.n)
     for (const r of byUser) args.push(r.user_id, r.n)
     const { meta, stock, users, res, due, log } = sale.keys
-    if (await meters.redis('sale_load', () => redis.saleLoad(meta, stock, users, res, due, log, ...args))) {
-      this.ctx.log.info({ sale_id: sale.id, sold: byItem.reduce((n, r) => n + r.n, 0) }, 'sale loaded into redis')
-    }
+    const done = await meters.redis('sale_load', () => redis.saleLoad(meta, stock, users, res, due, log, ...args))
+    const sold = byItem.reduce((n, r) => n + r.n, 0)
+    if (done === 2) this.ctx.log.error({ sale_id: sale.id, sold }, 'sale keys held another database\'s sale: set aside, sale rebuilt from postgres')
+    else if (done === 1) this.ctx.log.info({ sale_id: sale.id, sold }, 'sale loaded into redis')
   }
 
   /** Makes sure the current and the next hour each have their sale, created ahead of time. */
@@ -138,7 +155,8 @@ export class SaleCatalog {
       items: row.items,
       stockPerItem: row.stock_per_item,
       unitsTotal: Number(row.units_total),
-      keys: saleKeys(this.ctx.config.REDIS_KEY_PREFIX, id),
+      owner: row.token ? `${id}.${row.token}` : '',
+      keys: saleKeys(this.ctx.config.REDIS_KEY_PREFIX, id, row.token),
     }
   }
 }

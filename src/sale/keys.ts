@@ -1,9 +1,11 @@
 /**
- * The one place Redis keys are built. All keys of one sale share the hash tag `{prefix:sale}`,
- * so every script touches a single slot and the design works on Redis Cluster unchanged.
+ * The one place Redis keys are built. All keys of one sale share the hash tag
+ * `{prefix:sale.token}`, so every script touches a single slot and the design works on Redis
+ * Cluster unchanged. The token is the sale's own random one from Postgres: a sale of the same id
+ * in another database (a fresh one, or one restored from a backup) never meets these keys.
  */
 export interface SaleKeys {
-  /** `prefix:{prefix:sale}`: every key of the sale starts with it. */
+  /** `prefix:{prefix:sale.token}`: every key of the sale starts with it. */
   readonly tag: string
   readonly meta: string
   readonly stock: string
@@ -15,8 +17,9 @@ export interface SaleKeys {
   readonly state: readonly [string, string, string, string, string]
 }
 
-export function saleKeys(prefix: string, saleId: number): SaleKeys {
-  const tag = `${prefix}:{${prefix}:${saleId}}`
+export function saleKeys(prefix: string, saleId: number, token: string): SaleKeys {
+  // Sales created before tokens existed keep the keys they had.
+  const tag = token ? `${prefix}:{${prefix}:${saleId}.${token}}` : `${prefix}:{${prefix}:${saleId}}`
   const meta = `${tag}:meta`
   const stock = `${tag}:stock`
   const users = `${tag}:users`

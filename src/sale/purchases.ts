@@ -1,9 +1,9 @@
 import { LockBusyError } from '../plugins/redlock.js'
 import { insertPurchase, purchaseByCode } from '../repositories/purchases.js'
 import { UnavailableError } from '../errors.js'
-import type { SaleCatalog } from './catalog.js'
+import type { Sale, SaleCatalog } from './catalog.js'
 import type { SaleContext } from './context.js'
-import { lockResource, saleIdOfCode, saleKeys } from './keys.js'
+import { lockResource, saleIdOfCode } from './keys.js'
 
 export type PurchaseOutcome =
   | { result: 'success' | 'replay'; purchaseId: string; saleId: number; itemId: number; userId: string }
@@ -38,34 +38,36 @@ export class Purchases {
   private async decide(code: string, waiting: () => boolean): Promise<PurchaseOutcome> {
     const { locks, config } = this.ctx
     const saleId = saleIdOfCode(code)
+    const sale = await this.catalog.find(saleId)
+    // Redis forgets a sale some time after it ends; Postgres remembers its purchases.
+    if (!sale) return this.fromPostgres(code)
     try {
       // The lock comes first: the script under it answers every state in the same round trip.
       return await locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), (signal) =>
-        this.commit(code, saleId, signal, waiting))
+        this.commit(code, sale, signal, waiting))
     } catch (err) {
       if (err instanceof LockBusyError) return { result: 'lock_busy' }
       throw err
     }
   }
 
-  private keys(saleId: number) {
-    return this.catalog.get(saleId)?.keys ?? saleKeys(this.ctx.config.REDIS_KEY_PREFIX, saleId)
+  private async fromPostgres(code: string): Promise<PurchaseOutcome> {
+    const { meters, sql } = this.ctx
+    const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
+    if (!row) return { result: 'code_not_found' }
+    return { result: 'replay', purchaseId: row.id, saleId: row.sale_id, itemId: row.item_id, userId: row.user_id }
   }
 
-  private async commit(code: string, saleId: number, signal: AbortSignal, waiting: () => boolean): Promise<PurchaseOutcome> {
+  private async commit(code: string, sale: Sale, signal: AbortSignal, waiting: () => boolean): Promise<PurchaseOutcome> {
     const { redis, meters, sql, config } = this.ctx
     if (!waiting()) throw new UnavailableError('deadline')
-    const keys = this.keys(saleId)
+    const saleId = sale.id
     const [status, item, user, arg] = await meters.redis('purchase_begin', () =>
-      redis.purchaseBegin(...keys.state, code, config.COMMIT_LEASE_MS))
+      redis.purchaseBegin(...sale.keys.state, code, config.COMMIT_LEASE_MS))
     const itemId = Number(item)
     switch (status) {
-      case 'not_found': {
-        // Redis forgets a sale some time after it ends; Postgres remembers its purchases.
-        const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
-        if (!row) return { result: 'code_not_found' }
-        return { result: 'replay', purchaseId: row.id, saleId: row.sale_id, itemId: row.item_id, userId: row.user_id }
-      }
+      case 'not_found':
+        return this.fromPostgres(code)
       case 'sold':
         return { result: 'replay', purchaseId: arg!, saleId, itemId, userId: user! }
       case 'expired':
@@ -80,7 +82,7 @@ export class Purchases {
       // Its buyer has been answered 503: settle the reservation by what Postgres holds (nothing,
       // unless a committer before this one got there), so that it is theirs to buy again.
       const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
-      await this.settle(code, saleId, row?.id ?? null)
+      await this.settle(code, sale, row?.id ?? null)
       throw new UnavailableError('deadline')
     }
     let purchaseId: string
@@ -93,13 +95,13 @@ export class Purchases {
     } else {
       const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
       if (!row) {
-        await this.settle(code, saleId, null)
+        await this.settle(code, sale, null)
         return { result: 'code_expired' }
       }
       purchaseId = row.id
       result = 'replay'
     }
-    await this.settle(code, saleId, purchaseId)
+    await this.settle(code, sale, purchaseId)
     return { result, purchaseId, saleId, itemId, userId: user! }
   }
 
@@ -108,13 +110,13 @@ export class Purchases {
    * purchase, else back to stock (too late) or reserved again (still in time).
    * Returns false when another request holds the lock (it will settle the reservation itself).
    */
-  async settleStuck(saleId: number, code: string): Promise<boolean> {
+  async settleStuck(sale: Sale, code: string): Promise<boolean> {
     const { locks, meters, sql, config } = this.ctx
     try {
-      await locks.withLock('settle', lockResource(config.REDIS_KEY_PREFIX, saleId, code), async (signal) => {
+      await locks.withLock('settle', lockResource(config.REDIS_KEY_PREFIX, sale.id, code), async (signal) => {
         const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
         if (signal.aborted) throw new UnavailableError('redlock', { cause: signal.reason })
-        const after = await this.settle(code, saleId, row?.id ?? null)
+        const after = await this.settle(code, sale, row?.id ?? null)
         meters.settled.labels(after === 'S' ? 'sold' : after === 'X' ? 'returned' : 'reserved').inc()
       })
       return true
@@ -124,11 +126,10 @@ export class Purchases {
     }
   }
 
-  private async settle(code: string, saleId: number, purchaseId: string | null): Promise<string> {
+  private async settle(code: string, sale: Sale, purchaseId: string | null): Promise<string> {
     const { redis, meters } = this.ctx
-    const keys = this.keys(saleId)
     const [before, after] = await meters.redis('purchase_settle', () =>
-      redis.purchaseSettle(...keys.state, code, purchaseId ? 'sold' : 'unsold', purchaseId ?? ''))
+      redis.purchaseSettle(...sale.keys.state, code, purchaseId ? 'sold' : 'unsold', purchaseId ?? ''))
     if (after === 'X' && before !== 'X') meters.expired.inc()
     return after
   }

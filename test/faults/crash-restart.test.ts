@@ -1,9 +1,8 @@
 import t from 'tap'
 import { testDatabase } from '../helpers/services.js'
 import {
-  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, type Reply,
+  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, type Reply, keysOfSale,
 } from '../helpers/fault-processes.js'
-import { saleKeys } from '../../src/sale/keys.js'
 
 const UNITS = 300
 const KILL_AFTER = 80
@@ -53,7 +52,7 @@ t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sol
   t.ok(answered.size >= KILL_AFTER, `purchases answered 200 before the kill: ${answered.size}`)
   t.ok(failed > 0, `requests cut by the kill: ${failed}`)
 
-  const keys = saleKeys('fs', saleId)
+  const keys = (await keysOfSale(sql, saleId))
   const states = () => reservationStates(redis.client, keys.res)
   const stranded = (await states()).C
   t.comment(`reservations left committing by the kill: ${stranded}`)

@@ -1,9 +1,8 @@
 import t from 'tap'
 import { testDatabase } from '../helpers/services.js'
 import {
-  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor,
+  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, keysOfSale,
 } from '../helpers/fault-processes.js'
-import { saleKeys } from '../../src/sale/keys.js'
 
 const BOUND_MS = 1_000
 
@@ -15,7 +14,7 @@ t.test('a hung Redis: every path answers 503 within the bound, and nothing is de
   const saleId = await createSale(call, { items: 10, stock_per_item: 1, per_user_limit: 5 })
   const before = await call('POST', '/checkout?user_id=early&id=1')
   t.equal(before.status, 200)
-  const keys = saleKeys('fs', saleId)
+  const keys = (await keysOfSale(sql, saleId))
 
   redis.pause()
   t.teardown(() => redis.resume())
@@ -96,7 +95,7 @@ t.test('a buyer who leaves before the answer holds nothing: the reservation made
   const service = await startService(t, { DATABASE_URL: dbUrl, REDIS_URL: redis.url })
   const call = httpClient(t, service.base)
   const saleId = await createSale(call, { items: 3, stock_per_item: 1, per_user_limit: 5 })
-  const keys = saleKeys('fs', saleId)
+  const keys = (await keysOfSale(sql, saleId))
 
   // Redis is slow, not dead: the script runs well within the deadline, after the client gave up.
   redis.pause()

@@ -1,9 +1,9 @@
 import t from 'tap'
 import { testDatabase } from '../helpers/services.js'
 import {
-  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor,
+  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, keysOfSale,
 } from '../helpers/fault-processes.js'
-import { lockResource, saleKeys } from '../../src/sale/keys.js'
+import { lockResource } from '../../src/sale/keys.js'
 
 t.test('Redlock over 3 nodes: one down, purchases go on; two down, they fail fast', async (t) => {
   const { url: dbUrl, sql } = await testDatabase(t)
@@ -31,7 +31,7 @@ t.test('Redlock over 3 nodes: one down, purchases go on; two down, they fail fas
   const slowest = Math.max(...twoDown.map((r) => r.ms))
   t.comment(`slowest refusal without a quorum: ${slowest.toFixed(0)} ms`)
   t.ok(slowest < 2_000, 'fail fast')
-  const states = await reservationStates(main.client, saleKeys('fs', codes[0]!.split('-')[0] as unknown as number).res)
+  const states = await reservationStates(main.client, (await keysOfSale(sql, Number(codes[0]!.split('-')[0]))).res)
   t.equal(states.C, 0, 'a refused purchase leaves no reservation committing')
 
   const back = Date.now()
@@ -63,7 +63,7 @@ t.test('a lock that expires during a slow commit cannot produce a second purchas
   proxy.hold()
   const first = callA('POST', `/purchase?code=${code}`)
   await waitFor('A committing under its lock', async () =>
-    (await redis.client.hget(saleKeys('fs', saleId).res, code))?.startsWith('C|') && (await lockNode.client.exists(lockKey)) === 1)
+    (await redis.client.hget((await keysOfSale(sql, saleId)).res, code))?.startsWith('C|') && (await lockNode.client.exists(lockKey)) === 1)
   // A pauses (a long GC, a stalled VM) with its insert sent but unanswered: its lock runs out.
   a.signal('SIGSTOP')
   const pausedAt = Date.now()
@@ -83,8 +83,8 @@ t.test('a lock that expires during a slow commit cannot produce a second purchas
   const rows = await sql`SELECT id::text FROM purchases WHERE code = ${code}`
   t.equal(rows.length, 1, 'exactly one purchase row')
   t.equal(rows[0]!.id, second.body.purchase_id)
-  await waitFor('Redis settled', async () => (await redis.client.hget(saleKeys('fs', saleId).res, code))?.startsWith('S|'))
-  t.match(await redis.client.hgetall(saleKeys('fs', saleId).meta), { sold: '1', reserved: '0' }, 'one unit sold, none reserved')
+  await waitFor('Redis settled', async () => (await redis.client.hget((await keysOfSale(sql, saleId)).res, code))?.startsWith('S|'))
+  t.match(await redis.client.hgetall((await keysOfSale(sql, saleId)).meta), { sold: '1', reserved: '0' }, 'one unit sold, none reserved')
   const replay = await callA('POST', `/purchase?code=${code}`)
   t.equal(replay.body.purchase_id, second.body.purchase_id, 'replay on A answers the one purchase')
   const metrics = (await callA('GET', '/metrics')).body as string

@@ -1,9 +1,8 @@
 import t from 'tap'
 import { testDatabase } from '../helpers/services.js'
 import {
-  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor,
+  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, keysOfSale,
 } from '../helpers/fault-processes.js'
-import { saleKeys } from '../../src/sale/keys.js'
 
 const GRACE_MS = 8_000
 
@@ -26,9 +25,9 @@ t.test('SIGTERM under load: in-flight requests complete, attempt log drained, ex
   // A slow database keeps purchases in flight; a burst of checkouts fills the attempt log.
   proxy.latencyMs = 400
   const purchases = codes.map((c) => call('POST', `/purchase?code=${c}`))
-  await waitFor('purchases mid-commit', async () => (await reservationStates(redis.client, saleKeys('fs', saleId).res)).C >= 20)
+  await waitFor('purchases mid-commit', async () => (await reservationStates(redis.client, (await keysOfSale(sql, saleId)).res)).C >= 20)
   const burst = await Promise.all(Array.from({ length: 300 }, (_, i) => call('POST', `/checkout?user_id=b${i % 40}&id=${(i % 370) + 31}`)))
-  const backlog = await redis.client.xlen(saleKeys('fs', saleId).log)
+  const backlog = await redis.client.xlen((await keysOfSale(sql, saleId)).log)
 
   const termAt = Date.now()
   service.signal('SIGTERM')
@@ -45,7 +44,7 @@ t.test('SIGTERM under load: in-flight requests complete, attempt log drained, ex
 
   const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts`)[0]!
   t.equal(n, reserved.length + burst.length, 'every checkout attempt answered is in Postgres after exit')
-  t.equal(await redis.client.xlen(saleKeys('fs', saleId).log), 0, 'the attempt stream is empty')
+  t.equal(await redis.client.xlen((await keysOfSale(sql, saleId)).log), 0, 'the attempt stream is empty')
   const { p } = (await sql<{ p: number }[]>`SELECT count(*)::int AS p FROM purchases`)[0]!
   t.equal(p, codes.length, 'every purchase committed')
 })

@@ -5,7 +5,9 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { Agent, request } from 'undici'
 import type { Test } from 'tap'
+import type postgres from 'postgres'
 import { ROOT } from '../../src/paths.js'
+import { saleKeys, type SaleKeys } from '../../src/sale/keys.js'
 import { freePort } from './services.js'
 
 /** Polls `check` until it returns a truthy value; fails after `timeoutMs`. */
@@ -265,4 +267,11 @@ export async function reservationStates(redis: Redis, resKey: string) {
   const all = await redis.hvals(resKey)
   const count = (s: string) => all.filter((v) => v.startsWith(`${s}|`)).length
   return { R: count('R'), C: count('C'), S: count('S'), X: count('X') }
+}
+
+/** The Redis keys of a sale under the service's default prefix, with the token Postgres gave it. */
+export async function keysOfSale(sql: postgres.Sql, saleId: number, prefix = 'fs'): Promise<SaleKeys> {
+  const [row] = await sql<{ token: string }[]>`SELECT token FROM sales WHERE id = ${saleId}`
+  if (!row) throw new Error(`no sale ${saleId}`)
+  return saleKeys(prefix, saleId, row.token)
 }

@@ -5,6 +5,9 @@ import { saleKeys, rateKeys, ATTEMPT_GROUP, type SaleKeys } from '../../src/sale
 import { TEST_REDIS_URL, uniqueName } from './services.js'
 import { eventually } from './app.js'
 
+/** Whose state the fixture's sale is (see lua/sale-sync.lua). */
+export const OWNER = '1.tok'
+
 export interface LuaFixture {
   redis: FlashRedis
   keys: SaleKeys
@@ -19,7 +22,7 @@ export interface LuaFixture {
 export async function luaFixture(t: Test): Promise<LuaFixture> {
   const prefix = uniqueName('lua').replace(/_/g, '-')
   const redis = defineScripts(new Redis(TEST_REDIS_URL))
-  const keys = saleKeys(prefix, 1)
+  const keys = saleKeys(prefix, 1, 'tok')
   t.teardown(async () => {
     const all = await redis.keys(`${prefix}:*`)
     if (all.length) await redis.del(...all)
@@ -30,7 +33,7 @@ export async function luaFixture(t: Test): Promise<LuaFixture> {
     keys,
     async load({ items, stock, limit = 10, ttlMs = 60_000, startIn = -1_000, endIn = 3_600_000, sold = [], users = [] }) {
       const now = Date.now()
-      const args: (string | number)[] = [now + startIn, now + endIn, limit, ttlMs, now + 86_400_000, items, stock, ATTEMPT_GROUP, sold.length]
+      const args: (string | number)[] = [now + startIn, now + endIn, limit, ttlMs, now + 86_400_000, OWNER, items, stock, ATTEMPT_GROUP, sold.length]
       for (const p of [...sold, ...users]) args.push(...p)
       const { meta, stock: s, users: u, res, due, log } = keys
       return redis.saleLoad(meta, s, u, res, due, log, ...args)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { luaFixture } from '../helpers/lua.js'
+import { luaFixture, OWNER } from '../helpers/lua.js'
 
 t.test('sale-load.lua loads once and rebuilds from what was sold', async (t) => {
   const f = await luaFixture(t)
@@ -19,7 +19,7 @@ t.test('sale-load.lua loads once and rebuilds from what was sold', async (t) => 
 
 t.test('sale-sync.lua updates the window of a loaded sale and reports a missing one', async (t) => {
   const f = await luaFixture(t)
-  const sync = (end: number) => f.redis.saleSync(...f.keys.state, 1, end, 3, 1_000, end + 1_000)
+  const sync = (end: number, owner = OWNER) => f.redis.saleSync(...f.keys.state, 1, end, 3, 1_000, end + 1_000, owner)
   t.equal(await sync(Date.now() + 5_000), 0, 'missing')
   t.equal(await f.redis.exists(f.keys.meta), 0, 'nothing created')
   await f.load({ items: 1, stock: 1 })
@@ -28,4 +28,23 @@ t.test('sale-sync.lua updates the window of a loaded sale and reports a missing 
   t.equal(await sync(end), 1)
   t.match(await f.meta(), { start: 1, end, limit: 3, ttl: 1_000 })
   t.ok((await f.redis.pttl(f.keys.users)) > 0, 'keys created after loading get an expiry too')
+  t.equal(await sync(end, '1.other'), 0, 'another database\'s sale of the same id must be loaded anew')
+  t.equal(await sync(end, ''), 0, 'so must a sale from before tokens, over a tokened one')
+})
+
+t.test('sale-load.lua sets another database\'s state aside and loads its own', async (t) => {
+  const f = await luaFixture(t)
+  const now = Date.now()
+  const load = (owner: string) => f.redis.saleLoad(...f.keys.state, f.keys.log, now - 1_000, now + 60_000, 10, 60_000, now + 86_400_000,
+    owner, 3, 5, 'attempt-log', 0)
+  t.equal(await load('1.theirs'), 1)
+  await f.redis.hset(f.keys.stock, '1', '0')
+  await f.redis.xadd(f.keys.log, '*', 'a', 'x|1|success|c|1')
+  t.equal(await load('1.theirs'), 0, 'their own state is left alone')
+  t.equal(await load(OWNER), 2, 'ours, over theirs: set aside, then loaded')
+  t.same(await f.redis.hmget(f.keys.stock, '1', '2', '3'), ['5', '5', '5'], 'full stock, not theirs')
+  t.equal(await f.redis.hget(f.keys.meta, 'owner'), OWNER)
+  t.equal(await f.redis.xlen(f.keys.log), 0, 'none of their attempts will be drained as ours')
+  t.equal(await f.redis.xlen(`${f.keys.log}:foreign`), 1, 'they are kept aside')
+  t.ok((await f.redis.pttl(`${f.keys.stock}:foreign`)) > 0, 'for a while')
 })

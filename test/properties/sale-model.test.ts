@@ -3,7 +3,6 @@ import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { buildTestApp } from '../helpers/app.js'
-import { saleKeys } from '../../src/sale/keys.js'
 
 const ITEMS = 3
 const STOCK = 2
@@ -79,7 +78,7 @@ class Expire implements fc.AsyncCommand<Model, Real> {
   check = (m: Readonly<Model>) => m.codes.length > 0
   async run(m: Model, r: Real) {
     const c = m.codes[this.pick % m.codes.length]!
-    const keys = saleKeys(r.prefix, m.saleId)
+    const keys = r.app.sale.catalog.get(m.saleId)!.keys
     const v = await r.redis.hget(keys.res, c.code)
     if (v?.startsWith('R|')) {
       const [state, item, user] = v.split('|')

@@ -69,3 +69,23 @@ t.test('operator API validates its input', async (t) => {
   t.equal(scheduled.statusCode, 201, 'a sale can be scheduled ahead')
   t.equal((await app.inject('/sale')).statusCode, 404, 'and is not current before it starts')
 })
+
+t.test('a fresh database meets a Redis that served another: its sale 1 starts from its own stock', async (t) => {
+  const prefix = `t-shared-${Date.now().toString(36)}`
+  const old = await buildTestApp(t, { REDIS_KEY_PREFIX: prefix })
+  const oldSale = await old.createSale({ items: 1, stock_per_item: 500, per_user_limit: 1_000 })
+  for (let i = 0; i < 499; i++) await old.app.inject({ method: 'POST', url: `/checkout?user_id=old${i % 5}&id=1` })
+  await old.app.close()
+
+  // Another database, the same Redis and key prefix: its first sale has the same id.
+  const fresh = await buildTestApp(t, { REDIS_KEY_PREFIX: prefix })
+  const saleId = await fresh.createSale({ items: 1, stock_per_item: 500, per_user_limit: 1_000 })
+  t.equal(saleId, oldSale, 'the same sale id')
+  t.match((await fresh.app.inject('/sale')).json(), { units_total: 500, units_reserved: 0, units_available: 500 })
+  const sold = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+    fresh.app.inject({ method: 'POST', url: `/checkout?user_id=new${i}&id=1` })))
+  t.same(sold.map((r) => r.statusCode), Array(10).fill(200), 'its buyers get units')
+  await fresh.app.sale.attempts.drain()
+  const [n] = await fresh.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts`
+  t.equal(n!.n, 10, 'and none of the other database\'s attempts arrive here')
+})
