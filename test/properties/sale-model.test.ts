@@ -15,6 +15,8 @@ interface Model {
   free: number[]
   held: Map<string, number>
   codes: { code: string; item: number; user: string; state: 'R' | 'S' | 'X'; purchaseId?: string }[]
+  /** Every checkout as its attempt row must read: user, item, result. */
+  attempts: string[]
 }
 interface Real {
   app: FastifyInstance
@@ -31,9 +33,11 @@ class Checkout implements fc.AsyncCommand<Model, Real> {
   async run(m: Model, r: Real) {
     const res = await r.app.inject({ method: 'POST', url: `/checkout?user_id=${this.user}&id=${this.item}` })
     let expected: number | string = 200
-    if (this.item > ITEMS) expected = '404 item_not_found'
-    else if (m.free[this.item]! <= 0) expected = '409 sold_out'
-    else if ((m.held.get(this.user) ?? 0) >= LIMIT) expected = '429 user_limit_reached'
+    let result = 'success'
+    if (this.item > ITEMS) [expected, result] = ['404 item_not_found', 'item_not_found']
+    else if (m.free[this.item]! <= 0) [expected, result] = ['409 sold_out', 'sold_out']
+    else if ((m.held.get(this.user) ?? 0) >= LIMIT) [expected, result] = ['429 user_limit_reached', 'user_limit']
+    m.attempts.push(`${this.user} ${this.item} ${result}`)
     if (answer(res) !== expected) throw new Error(`${this}: got ${answer(res)}, model says ${expected}`)
     if (expected === 200) {
       m.free[this.item]!--
@@ -113,7 +117,7 @@ t.test('random checkouts, purchases, replays and expiries agree with a reference
   await fc.assert(
     fc.asyncProperty(fc.commands(commands, { maxCommands: 40, size: 'max' }), async (cmds) => {
       const saleId = await createSale({ items: ITEMS, stock_per_item: STOCK, per_user_limit: LIMIT, reservation_ttl_seconds: 600 })
-      const model: Model = { saleId, free: [0, ...Array(ITEMS).fill(STOCK)], held: new Map(), codes: [] }
+      const model: Model = { saleId, free: [0, ...Array(ITEMS).fill(STOCK)], held: new Map(), codes: [], attempts: [] }
       await fc.asyncModelRun(() => ({ model, real: { app, redis, prefix: config.REDIS_KEY_PREFIX } }), cmds)
 
       const sold = model.codes.filter((c) => c.state === 'S').length
@@ -127,9 +131,15 @@ t.test('random checkouts, purchases, replays and expiries agree with a reference
       if (JSON.stringify(items) !== JSON.stringify(model.free.slice(1))) throw new Error(`stock ${items} != model ${model.free.slice(1)}`)
       const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases WHERE sale_id = ${saleId}`
       if (row!.n !== sold) throw new Error(`${row!.n} purchase rows, model sold ${sold}`)
+      await app.sale.attempts.drain()
+      const stored = (await sql<{ a: string }[]>`
+        SELECT user_id || ' ' || item_id || ' ' || result AS a FROM checkout_attempts WHERE sale_id = ${saleId}`).map((x) => x.a)
+      if (JSON.stringify(stored.sort()) !== JSON.stringify([...model.attempts].sort())) {
+        throw new Error(`stored attempts ${JSON.stringify(stored)} != model ${JSON.stringify(model.attempts)}`)
+      }
       runs++
     }),
     { numRuns: 40 },
   )
-  t.equal(runs, 40, 'every run agreed with the model on every answer and on the final counts')
+  t.equal(runs, 40, 'every run agreed with the model on every answer, the final counts and the stored attempts')
 })
