@@ -1,4 +1,6 @@
 import autocannon, { type RawRequest } from 'autocannon'
+import http from 'node:http'
+import { readFileSync } from 'node:fs'
 import { Pool } from 'undici'
 
 export interface Throughput {
@@ -66,4 +68,66 @@ export function client(url: string, connections: number): Client {
     get: (path) => call('GET', path),
     close: () => pool.close(),
   }
+}
+
+export interface Arrivals {
+  sent: number
+  /** Answers per status code; 0 counts requests that got no answer (refused, reset, timed out). */
+  statuses: Record<number, number>
+  /** Latency from each request's scheduled start, so a stalled client or a full queue shows. */
+  p50_ms: number
+  p99_ms: number
+  max_ms: number
+}
+
+/**
+ * An open-model load: `rate` requests a second for `seconds`, each sent when its time comes,
+ * whether or not earlier ones were answered. With `newConnection`, each request opens a TCP
+ * connection of its own (no keep-alive), as clients that connect per request do.
+ */
+export async function arrivals(
+  url: string,
+  path: (i: number) => string,
+  { rate, seconds, newConnection }: { rate: number; seconds: number; newConnection: boolean },
+): Promise<Arrivals> {
+  const { hostname, port } = new URL(url)
+  const agent = newConnection ? false : new http.Agent({ keepAlive: true, maxSockets: Infinity })
+  const total = Math.round(rate * seconds)
+  const latencies = new Float64Array(total)
+  const statuses: Record<number, number> = {}
+  const start = performance.now()
+  const send = (i: number, due: number) => new Promise<void>((resolve) => {
+    const done = (status: number) => {
+      latencies[i] = performance.now() - due
+      statuses[status] = (statuses[status] ?? 0) + 1
+      resolve()
+    }
+    const req = http.request({ hostname, port, path: path(i), method: 'POST', agent, timeout: 10_000 }, (res) => {
+      res.resume()
+      res.once('end', () => done(res.statusCode ?? 0))
+    })
+    req.once('timeout', () => req.destroy(new Error('timeout')))
+    req.once('error', () => done(0))
+    req.end()
+  })
+  const inFlight: Promise<void>[] = []
+  for (let i = 0; i < total;) {
+    const now = performance.now()
+    // Every request whose time has come goes out now; then sleep until the next one's.
+    for (; i < total && start + (i * 1000) / rate <= now; i++) inFlight.push(send(i, start + (i * 1000) / rate))
+    if (i < total) await new Promise((r) => setTimeout(r, Math.max(0, start + (i * 1000) / rate - performance.now())))
+  }
+  await Promise.all(inFlight)
+  if (agent) agent.destroy()
+  const sorted = Array.from(latencies).sort((a, b) => a - b)
+  const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10
+  return { sent: total, statuses, p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1) }
+}
+
+/** The kernel's count of connections dropped because a listen queue was full (all sockets). */
+export function listenOverflows(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'))
+  const names = lines[0]?.split(/\s+/) ?? []
+  const values = lines[1]?.split(/\s+/) ?? []
+  return Number(values[names.indexOf('ListenOverflows')] ?? NaN)
 }

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { createTestDatabase, TEST_REDIS_URL, uniqueName } from '../test/helpers/services.js'
 import { between, scrape } from './breakdown.js'
-import { client, hammer, inParallel, type Client } from './load.js'
+import { arrivals, client, hammer, inParallel, listenOverflows, type Client } from './load.js'
 import { startChild, type Child } from './processes.js'
 
 /**
@@ -21,6 +21,8 @@ const DURATION = Number(env.BENCH_DURATION ?? 10)
 const PURCHASES = Number(env.BENCH_PURCHASES ?? 20_000)
 const SELLOUT_ITEMS = 10_000
 const SELLOUT_CONNECTIONS = Number(env.BENCH_SELLOUT_CONNECTIONS ?? 100)
+const BURST_RATE = Number(env.BENCH_BURST_RATE ?? 2_000)
+const BURST_SECONDS = Number(env.BENCH_BURST_SECONDS ?? 5)
 const WARMUP = 2
 const ADMIN_TOKEN = `bench-${uniqueName('token')}`
 const TARGETS = { checkout_vs_baseline: 0.7, purchase_p99_ms: 15, sellout_seconds: 3 }
@@ -115,6 +117,14 @@ async function measureService(service: Child, api: Client, databaseUrl: string) 
   const purchaseBreakdown = between(beforePurchase, await scrape(service.url))
   log(`purchase ${purchase.rps} req/s, p50 ${purchase.p50_ms} ms, p99 ${purchase.p99_ms} ms, non-2xx ${purchase.non2xx}`)
 
+  // Clients that open a connection per request, at a burst: the listen queue must hold them.
+  const overflowsBefore = listenOverflows()
+  const burst = await arrivals(service.url, (i) => `/checkout?user_id=k${i}&id=${(i % SELLOUT_ITEMS) + 1}`, {
+    rate: BURST_RATE, seconds: BURST_SECONDS, newConnection: true,
+  })
+  const overflows = listenOverflows() - overflowsBefore
+  log(`burst of new connections at ${BURST_RATE}/s: p99 ${burst.p99_ms} ms, max ${burst.max_ms} ms, ${JSON.stringify(burst.statuses)}, listen overflows ${overflows}`)
+
   const sellout = await sellOut(api)
   const oversold = await oversoldInPostgres(databaseUrl, sellout.saleId)
   log(`sell-out of ${SELLOUT_ITEMS} in ${sellout.seconds} s; ${sellout.failures} failed calls; oversold ${oversold}`)
@@ -127,6 +137,11 @@ async function measureService(service: Child, api: Client, databaseUrl: string) 
     purchase_p50_ms: purchase.p50_ms,
     purchase_p99_ms: purchase.p99_ms,
     purchase_non2xx: purchase.non2xx,
+    burst_rate: BURST_RATE,
+    burst_p99_ms: burst.p99_ms,
+    burst_max_ms: burst.max_ms,
+    burst_statuses: burst.statuses,
+    burst_listen_overflows: overflows,
     sellout_seconds: sellout.seconds,
     sellout_sold: sellout.sold,
     sellout_failures: sellout.failures,

@@ -7,6 +7,8 @@ const Url = (protocols: string) =>
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  // Connections the kernel queues before accept; it caps this at net.core.somaxconn.
+  LISTEN_BACKLOG: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 65_535 }),
   REDIS_URL: Url('redis|rediss'),
   DATABASE_URL: Url('postgres|postgresql'),
   REDLOCK_REDIS_URLS: Type.Array(Url('redis|rediss'), { minItems: 1 }),

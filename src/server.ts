@@ -64,6 +64,6 @@ export async function serve(config: Config, onClose?: () => Promise<void>): Prom
   }
   process.once('SIGTERM', () => shutdown('SIGTERM'))
   process.once('SIGINT', () => shutdown('SIGINT'))
-  await fastify.listen({ port: config.PORT, host: config.HOST })
+  await fastify.listen({ port: config.PORT, host: config.HOST, backlog: config.LISTEN_BACKLOG })
   return fastify
 }

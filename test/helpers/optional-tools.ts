@@ -10,6 +10,7 @@ const PACKAGES = {
   promtool: 'prometheus',
   amtool: 'prometheus-alertmanager',
   'docker-compose': 'docker-compose',
+  ss: 'iproute2',
 } as const
 export type OptionalTool = keyof typeof PACKAGES
 
