@@ -9,11 +9,7 @@
 local code = ARGV[1]
 local v = redis.call('HGET', KEYS[4], code)
 if not v then return 0 end
-local state, item, user, expires = string.match(v, '^(%a)|([^|]*)|([^|]*)|(%d+)')
+local state, item, user, expires = parse(v)
 if state ~= 'R' then return 0 end
-redis.call('HSET', KEYS[4], code, 'X|' .. item .. '|' .. user .. '|' .. expires)
-redis.call('HINCRBY', KEYS[2], item, 1)
-redis.call('HINCRBY', KEYS[3], user, -1)
-redis.call('HINCRBY', KEYS[1], 'reserved', -1)
-redis.call('ZREM', KEYS[5], code)
+release(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], code, item, user, expires, 'cancelled')
 return 1

@@ -1,6 +1,7 @@
 -- checkout: decide one checkout attempt atomically and record it.
 --
--- KEYS[1] meta   hash  start, end (ms), limit, ttl (ms), total, sold, reserved, expired
+-- KEYS[1] meta   hash  start, end (ms), limit, ttl (ms), total, sold, reserved, expired, cancelled,
+--                owner (the sale in Postgres whose state this is: see sale-sync.lua)
 -- KEYS[2] stock  hash  item id -> free units
 -- KEYS[3] users  hash  user id -> units held (live reservations + purchases)
 -- KEYS[4] res    hash  code -> "state|item|user|expires_at_ms[|purchase_id]"
@@ -17,11 +18,9 @@
 -- Returns { result, ms } where result is one of
 -- success | rate_limited | sale_not_active | item_not_found | sold_out | user_limit,
 -- and ms is the reservation's expiry (success) or the time left in the window (rate_limited).
--- The clock is Redis's own, so every service instance judges windows alike. Rate limits are
--- counted here rather than in a request hook, so a checkout stays one round trip.
+-- Rate limits are counted here rather than in a request hook, so a checkout stays one round trip.
 local item, user, code = ARGV[1], ARGV[2], ARGV[3]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
 -- Fixed-window counter: returns the ms left in the window once past `max`, else nil.
 local function limited(key, max, window)

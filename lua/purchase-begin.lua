@@ -14,22 +14,16 @@ local code, lease = ARGV[1], tonumber(ARGV[2])
 local v = redis.call('HGET', KEYS[4], code)
 if not v then return { 'not_found' } end
 
-local state, item, user, expires, pid = string.match(v, '^(%a)|([^|]*)|([^|]*)|(%d+)|?(.*)$')
+local state, item, user, expires, pid = parse(v)
 if state == 'S' then return { 'sold', item, user, pid } end
 if state == 'X' then return { 'expired', item, user } end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local ends = tonumber(redis.call('HGET', KEYS[1], 'end') or '0')
 local late = now >= tonumber(expires) or now >= ends
 
 if state == 'R' and late then
-  redis.call('HSET', KEYS[4], code, 'X|' .. item .. '|' .. user .. '|' .. expires)
-  redis.call('HINCRBY', KEYS[2], item, 1)
-  redis.call('HINCRBY', KEYS[3], user, -1)
-  redis.call('HINCRBY', KEYS[1], 'reserved', -1)
-  redis.call('HINCRBY', KEYS[1], 'expired', 1)
-  redis.call('ZREM', KEYS[5], code)
+  release(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], code, item, user, expires, 'expired')
   return { 'expired', item, user, 1 }
 end
 

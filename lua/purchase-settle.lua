@@ -11,7 +11,7 @@
 local code, outcome, pid = ARGV[1], ARGV[2], ARGV[3]
 local v = redis.call('HGET', KEYS[4], code)
 if not v then return { '', '' } end
-local state, item, user, expires = string.match(v, '^(%a)|([^|]*)|([^|]*)|(%d+)')
+local state, item, user, expires = parse(v)
 local base = item .. '|' .. user .. '|' .. expires
 
 if state == 'S' then return { 'S', 'S' } end
@@ -32,16 +32,10 @@ end
 
 if state == 'X' then return { 'X', 'X' } end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local ends = tonumber(redis.call('HGET', KEYS[1], 'end') or '0')
 if now >= tonumber(expires) or now >= ends then
-  redis.call('HSET', KEYS[4], code, 'X|' .. base)
-  redis.call('HINCRBY', KEYS[2], item, 1)
-  redis.call('HINCRBY', KEYS[3], user, -1)
-  redis.call('HINCRBY', KEYS[1], 'reserved', -1)
-  redis.call('HINCRBY', KEYS[1], 'expired', 1)
-  redis.call('ZREM', KEYS[5], code)
+  release(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], code, item, user, expires, 'expired')
   return { state, 'X' }
 end
 

@@ -49,7 +49,7 @@ for i = 11 + npairs * 2, #ARGV, 2 do
 end
 
 redis.call('HSET', KEYS[1], 'start', ARGV[1], 'end', ARGV[2], 'limit', ARGV[3], 'ttl', ARGV[4],
-  'total', items * per, 'sold', sold, 'reserved', 0, 'expired', 0, 'owner', ARGV[6])
+  'total', items * per, 'sold', sold, 'reserved', 0, 'expired', 0, 'cancelled', 0, 'owner', ARGV[6])
 
 -- The group may exist already: attempts recorded before the loss are still to be drained.
 pcall(redis.call, 'XGROUP', 'CREATE', KEYS[6], ARGV[9], '0', 'MKSTREAM')

@@ -8,22 +8,16 @@
 -- each stuck code is a committing reservation whose lease ran out (its committer crashed).
 -- It is leased to this caller, which settles it against Postgres under the lock.
 local limit, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local codes = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, limit)
 
 local out = { 0, #codes == limit and 1 or 0 }
 for _, code in ipairs(codes) do
   local v = redis.call('HGET', KEYS[4], code)
   local state, item, user, expires
-  if v then state, item, user, expires = string.match(v, '^(%a)|([^|]*)|([^|]*)|(%d+)') end
+  if v then state, item, user, expires = parse(v) end
   if state == 'R' then
-    redis.call('HSET', KEYS[4], code, 'X|' .. item .. '|' .. user .. '|' .. expires)
-    redis.call('HINCRBY', KEYS[2], item, 1)
-    redis.call('HINCRBY', KEYS[3], user, -1)
-    redis.call('HINCRBY', KEYS[1], 'reserved', -1)
-    redis.call('HINCRBY', KEYS[1], 'expired', 1)
-    redis.call('ZREM', KEYS[5], code)
+    release(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], code, item, user, expires, 'expired')
     out[1] = out[1] + 1
   elseif state == 'C' then
     redis.call('ZADD', KEYS[5], now + lease, code)

@@ -1,42 +1,5 @@
 import fp from 'fastify-plugin'
 import { Redis, type RedisOptions } from 'ioredis'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { ROOT } from '../paths.js'
-
-/** The Lua scripts in lua/, by command name and number of keys. */
-const SCRIPTS = {
-  checkout: { file: 'checkout.lua', keys: 8 },
-  checkoutCancel: { file: 'checkout-cancel.lua', keys: 5 },
-  purchaseBegin: { file: 'purchase-begin.lua', keys: 5 },
-  purchaseSettle: { file: 'purchase-settle.lua', keys: 5 },
-  sweep: { file: 'sweep.lua', keys: 5 },
-  saleSync: { file: 'sale-sync.lua', keys: 5 },
-  saleLoad: { file: 'sale-load.lua', keys: 6 },
-} as const
-
-type Arg = string | number
-type Keys5 = readonly [string, string, string, string, string]
-
-/** ioredis with the Lua scripts registered through defineCommand (EVALSHA, NOSCRIPT fallback). */
-export interface FlashRedis extends Redis {
-  checkout(meta: string, stock: string, users: string, res: string, due: string, log: string,
-    ipRate: string, userRate: string, item: string, user: string, code: string,
-    ipMax: number, userMax: number, windowMs: number): Promise<[string, number]>
-  checkoutCancel(...args: [...Keys5, code: string]): Promise<number>
-  purchaseBegin(...args: [...Keys5, code: string, leaseMs: number]): Promise<string[]>
-  purchaseSettle(...args: [...Keys5, code: string, outcome: string, purchaseId: string]): Promise<[string, string]>
-  sweep(...args: [...Keys5, limit: number, leaseMs: number]): Promise<[number, number, ...string[]]>
-  saleSync(...args: [...Keys5, ...Arg[]]): Promise<number>
-  saleLoad(...args: Arg[]): Promise<number>
-}
-
-export function defineScripts(redis: Redis): FlashRedis {
-  for (const [name, { file, keys }] of Object.entries(SCRIPTS)) {
-    redis.defineCommand(name, { numberOfKeys: keys, lua: readFileSync(join(ROOT, 'lua', file), 'utf8') })
-  }
-  return redis as FlashRedis
-}
 
 /**
  * Options shared by every connection of the service: commands fail at once while Redis is
@@ -72,14 +35,14 @@ export function redactUrl(url: string): string {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: FlashRedis
+    redis: Redis
   }
 }
 
 export default fp(
   async function redisPlugin(fastify) {
     const { REDIS_URL, REDIS_COMMAND_TIMEOUT_MS } = fastify.config
-    const redis = defineScripts(await connectRedis(REDIS_URL, REDIS_COMMAND_TIMEOUT_MS))
+    const redis = await connectRedis(REDIS_URL, REDIS_COMMAND_TIMEOUT_MS)
     const log = fastify.log.child({ component: 'redis' })
     let down = false
     redis.on('error', (err) => {

@@ -5,6 +5,7 @@ import type { SaleContext } from '../sale/context.js'
 import { Purchases } from '../sale/purchases.js'
 import { Reservations } from '../sale/reservations.js'
 import { Ticker } from '../sale/ticker.js'
+import { saleScripts } from '../sale/scripts.js'
 
 export interface SaleDomain {
   catalog: SaleCatalog
@@ -35,6 +36,7 @@ export default fp(
     const ctx: SaleContext = {
       config: fastify.config,
       redis: fastify.redis,
+      scripts: saleScripts(fastify.redis),
       sql: fastify.sql,
       locks: fastify.locks,
       meters: fastify.meters,

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
+import { routeRateKeyPrefix } from '../sale/keys.js'
 
 /**
  * Operators' endpoints are never rate limited: a scraper or a probe must always get through.
@@ -38,7 +39,7 @@ export default fp(
       max: Math.max(RATE_LIMIT_IP_MAX, 1),
       timeWindow: RATE_LIMIT_WINDOW_MS,
       redis: fastify.redis,
-      nameSpace: `${REDIS_KEY_PREFIX}:ratelimit:`,
+      nameSpace: routeRateKeyPrefix(REDIS_KEY_PREFIX),
       skipOnError: true,
       allowList: (request) => exempt(request),
       // Answered by the app's error handler as 429 rate_limited, keeping the limiter's Retry-After.

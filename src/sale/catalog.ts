@@ -1,7 +1,7 @@
 import type { NewSale, SaleRow } from '../repositories/sales.js'
 import { createSale, recentSale, recentSales, soldCounts } from '../repositories/sales.js'
 import type { SaleContext } from './context.js'
-import { ATTEMPT_GROUP, saleKeys, type SaleKeys } from './keys.js'
+import { saleKeys, type SaleKeys } from './keys.js'
 
 export interface Sale {
   readonly id: number
@@ -101,19 +101,21 @@ export class SaleCatalog {
   }
 
   async ensureLoaded(sale: Sale): Promise<void> {
-    const { redis, meters } = this.ctx
-    const window = [sale.startsAt, sale.endsAt, sale.perUserLimit, sale.reservationTtlSeconds * 1000, sale.endsAt + RETENTION_MS, sale.owner]
-    const loaded = await meters.redis('sale_sync', () => redis.saleSync(...sale.keys.state, ...window))
-    if (loaded === 1) return
-    const { byItem, byUser } = await meters.db('sale_sold_counts', () => soldCounts(this.ctx.sql, sale.id))
-    const args: (string | number)[] = [...window, sale.items, sale.stockPerItem, ATTEMPT_GROUP, byItem.length]
-    for (const r of byItem) args.push(r.item_id, r.n)
-    for (const r of byUser) args.push(r.user_id, r.n)
-    const { meta, stock, users, res, due, log } = sale.keys
-    const done = await meters.redis('sale_load', () => redis.saleLoad(meta, stock, users, res, due, log, ...args))
-    const sold = byItem.reduce((n, r) => n + r.n, 0)
-    if (done === 2) this.ctx.log.error({ sale_id: sale.id, sold }, 'sale keys held another database\'s sale: set aside, sale rebuilt from postgres')
-    else if (done === 1) this.ctx.log.info({ sale_id: sale.id, sold }, 'sale loaded into redis')
+    const { scripts, meters, sql } = this.ctx
+    const window = {
+      startsAt: sale.startsAt,
+      endsAt: sale.endsAt,
+      perUserLimit: sale.perUserLimit,
+      ttlMs: sale.reservationTtlSeconds * 1000,
+      expireAt: sale.endsAt + RETENTION_MS,
+      owner: sale.owner,
+    }
+    if (await meters.redis('sale_sync', () => scripts.saleSync(sale.keys, window)) === 1) return
+    const sold = await meters.db('sale_sold_counts', () => soldCounts(sql, sale.id))
+    const done = await meters.redis('sale_load', () => scripts.saleLoad(sale.keys, window, sale.items, sale.stockPerItem, sold))
+    const units = sold.byItem.reduce((n, r) => n + r.n, 0)
+    if (done === 2) this.ctx.log.error({ sale_id: sale.id, sold: units }, 'sale keys held another database\'s sale: set aside, sale rebuilt from postgres')
+    else if (done === 1) this.ctx.log.info({ sale_id: sale.id, sold: units }, 'sale loaded into redis')
   }
 
   /** Makes sure the current and the next hour each have their sale, created ahead of time. */

@@ -3,12 +3,14 @@ import type { Sql } from 'postgres'
 import type { Config } from '../config.js'
 import type { Meters } from '../plugins/metrics.js'
 import type { Locks } from '../plugins/redlock.js'
-import type { FlashRedis } from '../plugins/redis.js'
+import type { Redis } from 'ioredis'
+import type { SaleScripts } from './scripts.js'
 
 /** What the sale domain needs from the app: its clients, configuration and meters. */
 export interface SaleContext {
   config: Config
-  redis: FlashRedis
+  redis: Redis
+  scripts: SaleScripts
   sql: Sql
   locks: Locks
   meters: Meters

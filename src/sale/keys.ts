@@ -28,6 +28,11 @@ export function saleKeys(prefix: string, saleId: number, token: string): SaleKey
   return { tag, meta, stock, users, res, due, log: `${tag}:log`, state: [meta, stock, users, res, due] }
 }
 
+/** Where @fastify/rate-limit counts requests per address on the other buyer routes. */
+export function routeRateKeyPrefix(prefix: string): string {
+  return `${prefix}:ratelimit:`
+}
+
 /** Checkout rate counters, in the sale's slot so the checkout script can count them. */
 export function rateKeys(keys: SaleKeys, ip: string, user: string): [ip: string, user: string] {
   return [`${keys.tag}:ratelimit:ip:${ip}`, `${keys.tag}:ratelimit:user:${user}`]

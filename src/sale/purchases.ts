@@ -59,11 +59,11 @@ export class Purchases {
   }
 
   private async commit(code: string, sale: Sale, signal: AbortSignal, waiting: () => boolean): Promise<PurchaseOutcome> {
-    const { redis, meters, sql, config } = this.ctx
+    const { scripts, meters, sql, config } = this.ctx
     if (!waiting()) throw new UnavailableError('deadline')
     const saleId = sale.id
     const [status, item, user, arg] = await meters.redis('purchase_begin', () =>
-      redis.purchaseBegin(...sale.keys.state, code, config.COMMIT_LEASE_MS))
+      scripts.purchaseBegin(sale.keys, code, config.COMMIT_LEASE_MS))
     const itemId = Number(item)
     switch (status) {
       case 'not_found':
@@ -127,9 +127,9 @@ export class Purchases {
   }
 
   private async settle(code: string, sale: Sale, purchaseId: string | null): Promise<string> {
-    const { redis, meters } = this.ctx
+    const { scripts, meters } = this.ctx
     const [before, after] = await meters.redis('purchase_settle', () =>
-      redis.purchaseSettle(...sale.keys.state, code, purchaseId ? 'sold' : 'unsold', purchaseId ?? ''))
+      scripts.purchaseSettle(sale.keys, code, purchaseId))
     if (after === 'X' && before !== 'X') meters.expired.inc()
     return after
   }

@@ -4,7 +4,7 @@ import { UnavailableError } from '../errors.js'
 import type { AttemptLog } from './attempt-log.js'
 import type { Sale, SaleCatalog } from './catalog.js'
 import type { SaleContext } from './context.js'
-import { rateKeys } from './keys.js'
+import type { CheckoutLimits } from './scripts.js'
 
 export type CheckoutOutcome =
   | { result: 'success'; sale: Sale; code: string; expiresAt: number }
@@ -18,11 +18,18 @@ const SWEEP_BATCH = 1_000
  * returns the units of expired reservations and hands stuck commits to the purchase side.
  */
 export class Reservations {
-  constructor(
-    private readonly ctx: SaleContext,
-    private readonly catalog: SaleCatalog,
-    private readonly attempts: AttemptLog,
-  ) {}
+  private readonly ctx: SaleContext
+  private readonly catalog: SaleCatalog
+  private readonly attempts: AttemptLog
+  private readonly limits: CheckoutLimits
+
+  constructor(ctx: SaleContext, catalog: SaleCatalog, attempts: AttemptLog) {
+    this.ctx = ctx
+    this.catalog = catalog
+    this.attempts = attempts
+    const { RATE_LIMIT_IP_MAX, RATE_LIMIT_USER_MAX, RATE_LIMIT_WINDOW_MS } = ctx.config
+    this.limits = { ipMax: RATE_LIMIT_IP_MAX, userMax: RATE_LIMIT_USER_MAX, windowMs: RATE_LIMIT_WINDOW_MS }
+  }
 
   /**
    * `ip` is the client address, for the per-address rate limit. `waiting` says whether the buyer
@@ -31,7 +38,7 @@ export class Reservations {
    * behind it. Either way the attempt is one row: the error the buyer was answered.
    */
   async checkout(itemId: number, userId: string, ip: string, waiting: () => boolean): Promise<CheckoutOutcome> {
-    const { redis, meters, config } = this.ctx
+    const { scripts, meters } = this.ctx
     const sale = this.catalog.current()
     if (sale === undefined) {
       this.attempts.record(null, userId, itemId, 'sale_not_active')
@@ -39,13 +46,9 @@ export class Reservations {
       return { result: 'sale_not_active', sale }
     }
     const code = `${sale.id}-${randomUUID().replaceAll('-', '')}`
-    const { meta, stock, users, res, due, log } = sale.keys
-    const [ipRate, userRate] = rateKeys(sale.keys, ip, userId)
     let reply: [string, number]
     try {
-      reply = await meters.redis('checkout', () =>
-        redis.checkout(meta, stock, users, res, due, log, ipRate, userRate, String(itemId), userId, code,
-          config.RATE_LIMIT_IP_MAX, config.RATE_LIMIT_USER_MAX, config.RATE_LIMIT_WINDOW_MS))
+      reply = await meters.redis('checkout', () => scripts.checkout(sale.keys, ip, userId, itemId, code, this.limits))
       if (!waiting()) throw new UnavailableError('deadline')
     } catch (err) {
       this.cancel(sale, code)
@@ -65,8 +68,8 @@ export class Reservations {
    * all. When it cannot be sent either, the reservation (if any) expires with its ttl.
    */
   private cancel(sale: Sale, code: string): void {
-    const { redis, meters } = this.ctx
-    meters.redis('checkout_cancel', () => redis.checkoutCancel(...sale.keys.state, code)).then(
+    const { scripts, meters } = this.ctx
+    meters.redis('checkout_cancel', () => scripts.checkoutCancel(sale.keys, code)).then(
       (released) => meters.cancelled.inc(released),
       () => {},
     )
@@ -83,7 +86,7 @@ export class Reservations {
    * reservations expired and the committing ones whose committer vanished, by sale.
    */
   async sweep(): Promise<{ expired: number; stuck: { sale: Sale; code: string }[] }> {
-    const { redis, meters, config } = this.ctx
+    const { scripts, meters, config } = this.ctx
     const now = Date.now()
     let expired = 0
     const stuck: { sale: Sale; code: string }[] = []
@@ -92,7 +95,7 @@ export class Reservations {
       if (sale.endsAt + config.COMMIT_LEASE_MS * 2 < now || sale.startsAt > now) continue
       for (;;) {
         const [n, more, ...codes] = await meters.redis('sweep', () =>
-          redis.sweep(...sale.keys.state, SWEEP_BATCH, config.COMMIT_LEASE_MS))
+          scripts.sweep(sale.keys, SWEEP_BATCH, config.COMMIT_LEASE_MS))
         expired += n
         meters.expired.inc(n)
         for (const code of codes) stuck.push({ sale, code })

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
-import { defineScripts, type FlashRedis } from '../../src/plugins/redis.js'
-import { saleKeys, rateKeys, ATTEMPT_GROUP, type SaleKeys } from '../../src/sale/keys.js'
+import { saleScripts, type SaleScripts } from '../../src/sale/scripts.js'
+import { saleKeys, type SaleKeys } from '../../src/sale/keys.js'
 import { TEST_REDIS_URL, uniqueName } from './services.js'
 import { eventually } from './app.js'
 
@@ -9,7 +9,8 @@ import { eventually } from './app.js'
 export const OWNER = '1.tok'
 
 export interface LuaFixture {
-  redis: FlashRedis
+  redis: Redis
+  scripts: SaleScripts
   keys: SaleKeys
   /** Loads a sale into Redis directly (no Postgres): window relative to now, in ms. */
   load(opts: { items: number; stock: number; limit?: number; ttlMs?: number; startIn?: number; endIn?: number; sold?: [string, number][]; users?: [string, number][] }): Promise<number>
@@ -21,7 +22,8 @@ export interface LuaFixture {
 /** The Lua scripts against real Redis under a key prefix of the test's own. */
 export async function luaFixture(t: Test): Promise<LuaFixture> {
   const prefix = uniqueName('lua').replace(/_/g, '-')
-  const redis = defineScripts(new Redis(TEST_REDIS_URL))
+  const redis = new Redis(TEST_REDIS_URL)
+  const scripts = saleScripts(redis)
   const keys = saleKeys(prefix, 1, 'tok')
   t.teardown(async () => {
     const all = await redis.keys(`${prefix}:*`)
@@ -30,13 +32,15 @@ export async function luaFixture(t: Test): Promise<LuaFixture> {
   })
   return {
     redis,
+    scripts,
     keys,
     async load({ items, stock, limit = 10, ttlMs = 60_000, startIn = -1_000, endIn = 3_600_000, sold = [], users = [] }) {
       const now = Date.now()
-      const args: (string | number)[] = [now + startIn, now + endIn, limit, ttlMs, now + 86_400_000, OWNER, items, stock, ATTEMPT_GROUP, sold.length]
-      for (const p of [...sold, ...users]) args.push(...p)
-      const { meta, stock: s, users: u, res, due, log } = keys
-      return redis.saleLoad(meta, s, u, res, due, log, ...args)
+      const window = { startsAt: now + startIn, endsAt: now + endIn, perUserLimit: limit, ttlMs, expireAt: now + 86_400_000, owner: OWNER }
+      return scripts.saleLoad(keys, window, items, stock, {
+        byItem: sold.map(([item, n]) => ({ item_id: Number(item), n })),
+        byUser: users.map(([user, n]) => ({ user_id: user, n })),
+      })
     },
     async reservation(code) {
       const v = await redis.hget(keys.res, code)
@@ -58,8 +62,5 @@ export async function untilRedisTime(f: LuaFixture, ms: number): Promise<void> {
 }
 
 export function checkout(f: LuaFixture, item: number, user: string, code: string, limits = { ip: 0, user: 0, windowMs: 1_000 }) {
-  const { meta, stock, users, res, due, log } = f.keys
-  const [ipRate, userRate] = rateKeys(f.keys, '127.0.0.1', user)
-  return f.redis.checkout(meta, stock, users, res, due, log, ipRate, userRate, String(item), user, code,
-    limits.ip, limits.user, limits.windowMs)
+  return f.scripts.checkout(f.keys, '127.0.0.1', user, item, code, { ipMax: limits.ip, userMax: limits.user, windowMs: limits.windowMs })
 }

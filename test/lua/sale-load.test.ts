@@ -19,7 +19,7 @@ t.test('sale-load.lua loads once and rebuilds from what was sold', async (t) => 
 
 t.test('sale-sync.lua updates the window of a loaded sale and reports a missing one', async (t) => {
   const f = await luaFixture(t)
-  const sync = (end: number, owner = OWNER) => f.redis.saleSync(...f.keys.state, 1, end, 3, 1_000, end + 1_000, owner)
+  const sync = (end: number, owner = OWNER) => f.scripts.saleSync(f.keys, { startsAt: 1, endsAt: end, perUserLimit: 3, ttlMs: 1_000, expireAt: end + 1_000, owner })
   t.equal(await sync(Date.now() + 5_000), 0, 'missing')
   t.equal(await f.redis.exists(f.keys.meta), 0, 'nothing created')
   await f.load({ items: 1, stock: 1 })
@@ -35,8 +35,9 @@ t.test('sale-sync.lua updates the window of a loaded sale and reports a missing 
 t.test('sale-load.lua sets another database\'s state aside and loads its own', async (t) => {
   const f = await luaFixture(t)
   const now = Date.now()
-  const load = (owner: string) => f.redis.saleLoad(...f.keys.state, f.keys.log, now - 1_000, now + 60_000, 10, 60_000, now + 86_400_000,
-    owner, 3, 5, 'attempt-log', 0)
+  const load = (owner: string) => f.scripts.saleLoad(f.keys,
+    { startsAt: now - 1_000, endsAt: now + 60_000, perUserLimit: 10, ttlMs: 60_000, expireAt: now + 86_400_000, owner }, 3, 5,
+    { byItem: [], byUser: [] })
   t.equal(await load('1.theirs'), 1)
   await f.redis.hset(f.keys.stock, '1', '0')
   await f.redis.xadd(f.keys.log, '*', 'a', 'x|1|success|c|1')

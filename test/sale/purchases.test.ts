@@ -1,5 +1,6 @@
 import t from 'tap'
 import { buildTestApp, eventually } from '../helpers/app.js'
+import { saleScripts } from '../../src/sale/scripts.js'
 
 async function reserve(app: Awaited<ReturnType<typeof buildTestApp>>['app'], user: string, item: number) {
   return (await app.inject({ method: 'POST', url: `/checkout?user_id=${user}&id=${item}` })).json() as { code: string; sale_id: number }
@@ -12,12 +13,12 @@ t.test('a reservation left committing by a crash is settled against Postgres', a
 
   // Crash after the Postgres commit, before Redis heard of it: the row exists.
   const sold = await reserve(app, 'a', 1)
-  await app.redis.purchaseBegin(...keys.state, sold.code, 1_000)
+  await saleScripts(redis).purchaseBegin(keys, sold.code, 1_000)
   const [row] = await sql`INSERT INTO purchases (code, sale_id, item_id, user_id)
     VALUES (${sold.code}, ${saleId}, 1, 'a') RETURNING id::text`
   // Crash before the Postgres commit: no row, reservation still in time.
   const unsold = await reserve(app, 'b', 2)
-  await app.redis.purchaseBegin(...keys.state, unsold.code, 1_000)
+  await saleScripts(redis).purchaseBegin(keys, unsold.code, 1_000)
 
   await eventually(async () => {
     const [a, b] = await redis.hmget(keys.res, sold.code, unsold.code)
@@ -39,7 +40,7 @@ t.test('a committing reservation past its expiry with no row returns its unit', 
   const saleId = await createSale({ items: 1, stock_per_item: 1, reservation_ttl_seconds: 1 })
   const keys = app.sale.catalog.get(saleId)!.keys
   const r = await reserve(app, 'c', 1)
-  await app.redis.purchaseBegin(...keys.state, r.code, 1_000)
+  await saleScripts(redis).purchaseBegin(keys, r.code, 1_000)
   await eventually(async () => (await redis.hget(keys.res, r.code))?.startsWith('X|'))
   t.match((await app.inject({ method: 'GET', url: '/sale' })).json(), { units_sold: 0, units_reserved: 0, units_available: 1 })
   const late = await app.inject({ method: 'POST', url: `/purchase?code=${r.code}` })

@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Redis } from 'ioredis'
+import { ROOT } from '../paths.js'
+import { ATTEMPT_GROUP, rateKeys, type SaleKeys } from './keys.js'
+
+const read = (file: string) => readFileSync(join(ROOT, 'lua', file), 'utf8')
+const PRELUDE = read('prelude.lua')
+
+/**
+ * A script of lua/, with the prelude prepended. Its number of keys is the one its header
+ * declares: the highest `KEYS[n]` the opening comment names.
+ */
+function script(file: string): { numberOfKeys: number; lua: string } {
+  const body = read(file)
+  const header = /^(?:--.*\n)+/.exec(body)?.[0] ?? ''
+  const numberOfKeys = Math.max(0, ...[...header.matchAll(/KEYS\[(\d+)\]/g)].map((m) => Number(m[1])))
+  if (numberOfKeys === 0) throw new Error(`lua/${file}: its header declares no KEYS`)
+  return { numberOfKeys, lua: `${PRELUDE}\n${body}` }
+}
+
+const SCRIPTS = {
+  checkout: script('checkout.lua'),
+  checkoutCancel: script('checkout-cancel.lua'),
+  purchaseBegin: script('purchase-begin.lua'),
+  purchaseSettle: script('purchase-settle.lua'),
+  sweep: script('sweep.lua'),
+  saleSync: script('sale-sync.lua'),
+  saleLoad: script('sale-load.lua'),
+}
+
+type Arg = string | number
+/** The commands defineCommand adds: keys first, then arguments, as each header says. */
+type Commands = { [K in keyof typeof SCRIPTS]: (...args: Arg[]) => Promise<unknown> }
+
+/** A sale's window and rules as Redis keeps them (see lua/sale-sync.lua). */
+export interface SaleWindow {
+  startsAt: number
+  endsAt: number
+  perUserLimit: number
+  ttlMs: number
+  /** When the sale's keys expire. */
+  expireAt: number
+  owner: string
+}
+
+export interface CheckoutLimits {
+  ipMax: number
+  userMax: number
+  windowMs: number
+}
+
+/** Units sold so far, per item and per user, as Postgres counts them. */
+export interface SoldCounts {
+  byItem: readonly { item_id: number; n: number }[]
+  byUser: readonly { user_id: string; n: number }[]
+}
+
+/** The Lua scripts of a sale, each taking the sale's keys; see the header of each in lua/. */
+export interface SaleScripts {
+  checkout(keys: SaleKeys, ip: string, user: string, item: number, code: string, limits: CheckoutLimits): Promise<[string, number]>
+  checkoutCancel(keys: SaleKeys, code: string): Promise<number>
+  purchaseBegin(keys: SaleKeys, code: string, leaseMs: number): Promise<string[]>
+  purchaseSettle(keys: SaleKeys, code: string, purchaseId: string | null): Promise<[string, string]>
+  sweep(keys: SaleKeys, limit: number, leaseMs: number): Promise<[number, number, ...string[]]>
+  saleSync(keys: SaleKeys, window: SaleWindow): Promise<number>
+  saleLoad(keys: SaleKeys, window: SaleWindow, items: number, stockPerItem: number, sold: SoldCounts): Promise<number>
+}
+
+const windowArgs = (w: SaleWindow): Arg[] => [w.startsAt, w.endsAt, w.perUserLimit, w.ttlMs, w.expireAt, w.owner]
+
+/**
+ * Registers the scripts on a client with defineCommand (EVALSHA, with the NOSCRIPT fallback)
+ * and returns their typed wrappers.
+ */
+export function saleScripts(redis: Redis): SaleScripts {
+  for (const [name, definition] of Object.entries(SCRIPTS)) redis.defineCommand(name, definition)
+  const r = redis as unknown as Commands
+  return {
+    checkout: (k, ip, user, item, code, l) => r.checkout(k.meta, k.stock, k.users, k.res, k.due, k.log, ...rateKeys(k, ip, user),
+      String(item), user, code, l.ipMax, l.userMax, l.windowMs) as Promise<[string, number]>,
+    checkoutCancel: (k, code) => r.checkoutCancel(...k.state, code) as Promise<number>,
+    purchaseBegin: (k, code, leaseMs) => r.purchaseBegin(...k.state, code, leaseMs) as Promise<string[]>,
+    purchaseSettle: (k, code, purchaseId) =>
+      r.purchaseSettle(...k.state, code, purchaseId === null ? 'unsold' : 'sold', purchaseId ?? '') as Promise<[string, string]>,
+    sweep: (k, limit, leaseMs) => r.sweep(...k.state, limit, leaseMs) as Promise<[number, number, ...string[]]>,
+    saleSync: (k, w) => r.saleSync(...k.state, ...windowArgs(w)) as Promise<number>,
+    saleLoad(k, w, items, stockPerItem, sold) {
+      const args: Arg[] = [...windowArgs(w), items, stockPerItem, ATTEMPT_GROUP, sold.byItem.length]
+      for (const s of sold.byItem) args.push(s.item_id, s.n)
+      for (const s of sold.byUser) args.push(s.user_id, s.n)
+      return r.saleLoad(...k.state, k.log, ...args) as Promise<number>
+    },
+  }
+}
