@@ -20,13 +20,16 @@ const PASSWORD = 'flashsale'
  * (kept between runs) and its log in `dataDir/postgres.log`, and creates `database` in it.
  * The server listens on 127.0.0.1 only and asks for a password.
  */
-export async function startEmbeddedPostgres(
-  dataDir: string,
-  port: number,
-  database: string,
-  log: (line: string) => void,
-): Promise<EmbeddedPostgres> {
-  const runtime = await postgresRuntime(log)
+export async function startEmbeddedPostgres(options: {
+  dataDir: string
+  port: number
+  database: string
+  log: (line: string) => void
+  /** The npm package with the binaries; this platform's by default. */
+  pkg?: string
+}): Promise<EmbeddedPostgres> {
+  const { dataDir, port, database, log } = options
+  const runtime = await postgresRuntime(log, options.pkg)
   let server: OwnedProcess | undefined
   try {
     await mkdir(dataDir, { recursive: true })

@@ -26,6 +26,8 @@ export interface LocalOptions {
   /** Ports for the ones started here. */
   embeddedPostgresPort?: number
   ownRedisPort?: number
+  /** The npm package with the Postgres binaries; this platform's by default. */
+  embeddedPostgresPackage?: string
   log?: (line: string) => void
 }
 
@@ -59,7 +61,9 @@ export async function ensureLocalServices(
         overrides.DATABASE_URL = found
       } else {
         log(`no DATABASE_URL and no Postgres on 127.0.0.1:${port}: starting an embedded Postgres under ${dataDir}`)
-        const started = await startEmbeddedPostgres(dataDir, opts.embeddedPostgresPort ?? 54329, DATABASE, log)
+        const started = await startEmbeddedPostgres({
+          dataDir, port: opts.embeddedPostgresPort ?? 54329, database: DATABASE, log, pkg: opts.embeddedPostgresPackage,
+        })
           .catch(cannotStart('Postgres', 'postgresql', 'DATABASE_URL'))
         overrides.DATABASE_URL = started.url
         pids.postgres = started.pid

@@ -37,7 +37,7 @@ export class EmbeddedPostgresUnavailable extends Error {}
  * (a 0700 home): it then gets a copy of the binaries in a directory of its own under the
  * system's temporary directory.
  */
-export async function postgresRuntime(log: (line: string) => void, pkg = PLATFORM_PACKAGE): Promise<PostgresRuntime> {
+export async function postgresRuntime(log: (line: string) => void, pkg: string = PLATFORM_PACKAGE): Promise<PostgresRuntime> {
   const binaries = await platformBinaries(pkg)
   const user = process.getuid?.() === 0 ? serverUser() : undefined
   const scratch = await mkdtemp(join(tmpdir(), 'flashsale-postgres-'))
