@@ -63,8 +63,7 @@ export async function ensureLocalServices(
         log(`no DATABASE_URL and no Postgres on 127.0.0.1:${port}: starting an embedded Postgres under ${dataDir}`)
         const started = await startEmbeddedPostgres({
           dataDir, port: opts.embeddedPostgresPort ?? 54329, database: DATABASE, log, pkg: opts.embeddedPostgresPackage,
-        })
-          .catch(cannotStart('Postgres', 'postgresql', 'DATABASE_URL'))
+        }).catch(cannotStart('Postgres', 'postgresql', 'DATABASE_URL'))
         overrides.DATABASE_URL = started.url
         pids.postgres = started.pid
         stops.push(started.stop)
