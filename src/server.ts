@@ -3,6 +3,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import app from './app.js'
 import { clientErrorHandler, frameworkErrors } from './framework-errors.js'
 import type { Config } from './config.js'
+import { onShutdownSignals } from './shutdown-signals.js'
+import { stdoutLog } from './stdout-log.js'
 
 /** Fastify options that belong to the process, not the app: logging, timeouts, limits. */
 export function serverOptions(config: Config): FastifyServerOptions {
@@ -10,6 +12,7 @@ export function serverOptions(config: Config): FastifyServerOptions {
     logger: {
       level: config.LOG_LEVEL,
       redact: ['req.headers.authorization', 'req.headers.cookie'],
+      stream: stdoutLog(),
     },
     // Per-request logs only at debug and below: nothing per request on the hot path otherwise.
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
@@ -33,18 +36,33 @@ export async function build(config: Config, options: FastifyServerOptions = serv
   return fastify
 }
 
+export interface ServeOptions {
+  /** Runs once the app is closed (requests answered, attempt log drained, clients closed). */
+  afterClose?: () => Promise<void>
+  /** false when the caller listens to the shutdown signals itself and calls shutdown(). */
+  handleSignals?: boolean
+}
+
+export interface Serving {
+  fastify: FastifyInstance
+  /** Starts the graceful shutdown; later calls do nothing. */
+  shutdown(reason: string): void
+}
+
 /**
- * Listens, and on SIGTERM or SIGINT stops accepting, lets in-flight requests finish, drains the
- * attempt log and closes every client, all within SHUTDOWN_GRACE_MS; past that it exits anyway.
+ * Listens, and on shutdown stops accepting, lets in-flight requests finish, drains the attempt
+ * log, closes every client, then runs afterClose, all within SHUTDOWN_GRACE_MS; past that it
+ * exits anyway. The process then exits by itself, with 0 when everything closed.
  */
-export async function serve(config: Config, onClose?: () => Promise<void>): Promise<FastifyInstance> {
+export async function serve(config: Config, options: ServeOptions = {}): Promise<Serving> {
   const fastify = await build(config)
-  if (onClose) fastify.addHook('onClose', onClose)
   let closing = false
-  const shutdown = (signal: string) => {
+  const shutdown = (reason: string) => {
+    // Under npm a terminal's Ctrl-C arrives twice (from the terminal, and forwarded by npm):
+    // the second must not cut the drain short.
     if (closing) return
     closing = true
-    fastify.log.info({ signal }, 'shutting down')
+    fastify.log.info({ signal: reason }, 'shutting down')
     const force = setTimeout(() => {
       fastify.log.error({ grace_ms: config.SHUTDOWN_GRACE_MS }, 'shutdown grace period over; exiting')
       process.exit(1)
@@ -54,16 +72,26 @@ export async function serve(config: Config, onClose?: () => Promise<void>): Prom
     // close each one as soon as its in-flight request is answered.
     const idle = setInterval(() => fastify.server.closeIdleConnections(), 50)
     idle.unref()
-    fastify.close().finally(() => clearInterval(idle)).then(
-      () => fastify.log.info('shut down cleanly'),
-      (err) => {
+    void (async () => {
+      let clean = true
+      try {
+        await fastify.close()
+      } catch (err) {
+        clean = false
         fastify.log.error({ err }, 'error while shutting down')
-        process.exitCode = 1
-      },
-    )
+      } finally {
+        clearInterval(idle)
+      }
+      // Even after a failed close: what the service started must not outlive it.
+      await options.afterClose?.().catch((err) => {
+        clean = false
+        fastify.log.error({ err }, 'error while stopping local services')
+      })
+      if (clean) fastify.log.info('shut down cleanly')
+      else process.exitCode = 1
+    })()
   }
-  process.once('SIGTERM', () => shutdown('SIGTERM'))
-  process.once('SIGINT', () => shutdown('SIGINT'))
+  if (options.handleSignals ?? true) onShutdownSignals(shutdown)
   await fastify.listen({ port: config.PORT, host: config.HOST, backlog: config.LISTEN_BACKLOG })
-  return fastify
+  return { fastify, shutdown }
 }

@@ -55,6 +55,9 @@ t.test('the Dockerfile builds in stages and runs as a non-root user', async (t) 
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
   t.ok((dockerfile.match(/^FROM node:24-slim/gm) ?? []).length >= 2, 'multi-stage on the Node 24 LTS slim image')
   t.match(dockerfile, /npm ci/, 'installs from the lockfile')
+  for (const install of dockerfile.match(/npm ci[^\n]*/g) ?? []) {
+    t.match(install, /--omit=optional/, `never installs the embedded Postgres: ${install}`)
+  }
   t.match(dockerfile, /tsc -p tsconfig\.build\.json/, 'compiles TypeScript')
   const runtime = dockerfile.split(/^FROM .* AS runtime$/m)[1] ?? ''
   t.match(runtime, /^USER node$/m, 'the runtime stage drops root')

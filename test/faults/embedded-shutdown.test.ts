@@ -1,0 +1,109 @@
+import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import postgres from 'postgres'
+import { ensureLocalServices, type LocalOptions } from '../../src/local-services.js'
+import { ROOT } from '../../src/paths.js'
+import { ADMIN, createSale, httpClient, waitFor, type Exit } from '../helpers/fault-processes.js'
+import { alive, killAll } from '../helpers/processes.js'
+import { freePort } from '../helpers/services.js'
+
+/**
+ * The embedded mode end to end: the service starts its own Postgres and redis-server, takes
+ * checkouts, and is told to stop the two ways people stop it. It must drain every attempt into
+ * the Postgres it started before stopping it, and exit 0.
+ */
+
+interface Embedded {
+  pid: number
+  base: string
+  pids: { postgres: number; redis: number }
+  output(): string
+  exited: Promise<Exit>
+}
+
+async function startEmbedded(t: Test, local: LocalOptions, ownGroup: boolean): Promise<Embedded> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/embedded-server.ts'], {
+    cwd: ROOT,
+    // Its own process group, as a terminal gives the job in its foreground.
+    detached: ownGroup,
+    env: {
+      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info', SALE_SCHEDULE: 'off',
+      ADMIN_TOKEN: ADMIN, HOST: '127.0.0.1', PORT: String(port),
+      TEST_DATA_DIR: local.dataDir!, TEST_NOTHING_PORT: String(local.postgresPort),
+      TEST_EMBEDDED_POSTGRES_PORT: String(local.embeddedPostgresPort), TEST_OWN_REDIS_PORT: String(local.ownRedisPort),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout!.on('data', (d) => (out += d))
+  child.stderr!.on('data', (d) => (out += d))
+  let gone = false
+  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => {
+    gone = true
+    resolve({ code, signal })
+  }))
+  const pids = { postgres: 0, redis: 0 }
+  t.teardown(async () => {
+    if (!gone) child.kill('SIGKILL')
+    await exited
+    killAll([pids.postgres, pids.redis])
+  })
+  const base = `http://127.0.0.1:${port}`
+  await waitFor(`service on ${port}`, async () => gone || (await fetch(`${base}/health/live`)).ok, 60_000)
+  if (gone) throw new Error(`service exited before answering:\n${out}`)
+  pids.postgres = Number(readFileSync(join(local.dataDir!, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0])
+  const redis = new Redis({ port: local.ownRedisPort!, host: '127.0.0.1' })
+  pids.redis = Number(/process_id:(\d+)/.exec(await redis.info('server'))![1])
+  redis.disconnect()
+  return { pid: child.pid!, base, pids, output: () => out, exited }
+}
+
+async function attemptsIn(local: LocalOptions): Promise<number> {
+  const again = await ensureLocalServices({}, { ...local, log: () => {} })
+  const sql = postgres(again.overrides.DATABASE_URL!, { max: 1, onnotice: () => {} })
+  try {
+    return (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts`)[0]!.n
+  } finally {
+    await sql.end()
+    await again.stop()
+  }
+}
+
+const stops: [string, boolean, (s: Embedded) => void][] = [
+  ['SIGTERM', false, (s) => process.kill(s.pid, 'SIGTERM')],
+  ['Ctrl-C (SIGINT to the whole foreground process group)', true, (s) => process.kill(-s.pid, 'SIGINT')],
+]
+
+for (const [how, ownGroup, stop] of stops) {
+  t.test(`embedded mode, ${how}: drains into its own Postgres, stops it and redis-server, exits 0`, async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'flashsale-embedded-'))
+    await chmod(dataDir, 0o755)
+    t.teardown(() => rm(dataDir, { recursive: true, force: true }))
+    const local: LocalOptions = {
+      dataDir, postgresPort: await freePort(), embeddedPostgresPort: await freePort(), ownRedisPort: await freePort(),
+    }
+    local.redisPort = local.postgresPort
+    const service = await startEmbedded(t, local, ownGroup)
+    const call = httpClient(t, service.base, 32)
+    await createSale(call, { items: 200, stock_per_item: 1, per_user_limit: 10 })
+    const answered = await Promise.all(Array.from({ length: 300 }, (_, i) => call('POST', `/checkout?user_id=u${i % 60}&id=${(i % 200) + 1}`)))
+    t.ok(answered.every((r) => r.status === 200 || r.status === 409 || r.status === 429), 'checkouts answered')
+
+    stop(service)
+    const exit = await service.exited
+    t.same(exit, { code: 0, signal: null }, 'exits 0')
+    t.match(service.output(), /"msg":"shut down cleanly"/)
+    t.notMatch(service.output(), /"level":50/, 'logs no error')
+    t.notOk(alive(service.pids.postgres), 'the Postgres it started is stopped')
+    t.notOk(alive(service.pids.redis), 'the redis-server it started is stopped')
+    if (exit.code !== 0) t.comment(service.output().slice(-4000))
+
+    t.equal(await attemptsIn(local), answered.length, 'every checkout answered is in its Postgres')
+  })
+}
