@@ -1,34 +1,25 @@
 # syntax=docker/dockerfile:1
-# flashsale: build with the full toolchain, run on a slim image as a non-root user.
-
-FROM node:24-slim AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-# Optional dependencies are the embedded Postgres binaries, for a laptop without Postgres; a
-# container always gets DATABASE_URL, so no stage installs them.
-RUN npm ci --omit=optional --ignore-scripts --no-audit --no-fund
-
-FROM deps AS build
-COPY tsconfig.json tsconfig.build.json ./
-COPY src ./src
-RUN npx tsc -p tsconfig.build.json
+# flashsale on Node 24 LTS, which runs the TypeScript sources as they are: no build step. A slim
+# image, production dependencies only, as a non-root user.
 
 FROM node:24-slim AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# Optional dependencies are the embedded Postgres binaries, for a laptop without Postgres; a
+# container always gets DATABASE_URL, so the image never installs them.
 RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM node:24-slim AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 WORKDIR /app
 COPY --from=prod-deps --chown=root:root /app/node_modules ./node_modules
-COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root package.json ./
+COPY --chown=root:root src ./src
 COPY --chown=root:root lua ./lua
 COPY --chown=root:root migrations ./migrations
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# start.js applies pending migrations, then serves; SIGTERM drains and exits.
-CMD ["node", "dist/src/start.js"]
+# start.ts applies pending migrations, then serves; SIGTERM drains and exits.
+CMD ["node", "src/start.ts"]

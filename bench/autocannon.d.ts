@@ -39,6 +39,6 @@ declare module 'autocannon' {
     '4xx': number
     '5xx': number
   }
-  function autocannon(options: Options): Promise<Result>
+  function autocannon (options: Options): Promise<Result>
   export default autocannon
 }

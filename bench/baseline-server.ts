@@ -10,4 +10,4 @@ app.post('/checkout', async (request) => {
   return { code: `1-${userId}`, item_id: Number(id), sale_id: 1, expires_at: '2030-01-01T00:00:00.000Z' }
 })
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })
-process.once('SIGTERM', () => void app.close())
+process.once('SIGTERM', () => { void app.close() })

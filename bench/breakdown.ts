@@ -13,7 +13,7 @@ const HISTOGRAMS = [
 
 export type Scrape = Map<string, { sum: number; count: number }>
 
-export async function scrape(url: string): Promise<Scrape> {
+export async function scrape (url: string): Promise<Scrape> {
   const res = await request(`${url}/metrics`)
   const text = await res.body.text()
   const out: Scrape = new Map()
@@ -30,7 +30,7 @@ export async function scrape(url: string): Promise<Scrape> {
 }
 
 /** Mean milliseconds and count of each series that moved between the two scrapes. */
-export function between(before: Scrape, after: Scrape): Record<string, { mean_ms: number; n: number }> {
+export function between (before: Scrape, after: Scrape): Record<string, { mean_ms: number; n: number }> {
   const out: Record<string, { mean_ms: number; n: number }> = {}
   for (const [key, a] of after) {
     const b = before.get(key) ?? { sum: 0, count: 0 }

@@ -2,6 +2,7 @@ import autocannon, { type RawRequest } from 'autocannon'
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
 import { Pool } from 'undici'
+import { setTimeout as delay } from 'node:timers/promises'
 
 export interface Throughput {
   rps: number
@@ -13,10 +14,10 @@ export interface Throughput {
 }
 
 /** Runs autocannon against `path(i)` (i counts requests from 0) and summarises the run. */
-export async function hammer(
+export async function hammer (
   url: string,
   path: (i: number) => string,
-  { connections, duration, amount }: { connections: number; duration?: number; amount?: number },
+  { connections, duration, amount }: { connections: number; duration?: number; amount?: number }
 ): Promise<Throughput> {
   let next = 0
   const result = await autocannon({
@@ -37,7 +38,7 @@ export async function hammer(
 }
 
 /** Runs `task(i)` for i in [0, n) with `concurrency` tasks in flight. */
-export async function inParallel(n: number, concurrency: number, task: (i: number) => Promise<void>) {
+export async function inParallel (n: number, concurrency: number, task: (i: number) => Promise<void>) {
   let next = 0
   const worker = async () => {
     while (next < n) await task(next++)
@@ -52,7 +53,7 @@ export interface Client {
 }
 
 /** A keep-alive client for the steps that need each answer (reservations, sell-out). */
-export function client(url: string, connections: number): Client {
+export function client (url: string, connections: number): Client {
   const pool = new Pool(url, { connections, pipelining: 1 })
   const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await pool.request({
@@ -85,10 +86,10 @@ export interface Arrivals {
  * whether or not earlier ones were answered. With `newConnection`, each request opens a TCP
  * connection of its own (no keep-alive), as clients that connect per request do.
  */
-export async function arrivals(
+export async function arrivals (
   url: string,
   path: (i: number) => string,
-  { rate, seconds, newConnection }: { rate: number; seconds: number; newConnection: boolean },
+  { rate, seconds, newConnection }: { rate: number; seconds: number; newConnection: boolean }
 ): Promise<Arrivals> {
   const { hostname, port } = new URL(url)
   const agent = newConnection ? false : new http.Agent({ keepAlive: true, maxSockets: Infinity })
@@ -115,7 +116,7 @@ export async function arrivals(
     const now = performance.now()
     // Every request whose time has come goes out now; then sleep until the next one's.
     for (; i < total && start + (i * 1000) / rate <= now; i++) inFlight.push(send(i, start + (i * 1000) / rate))
-    if (i < total) await new Promise((r) => setTimeout(r, Math.max(0, start + (i * 1000) / rate - performance.now())))
+    if (i < total) await delay(Math.max(0, start + (i * 1000) / rate - performance.now()))
   }
   await Promise.all(inFlight)
   if (agent) agent.destroy()
@@ -125,7 +126,7 @@ export async function arrivals(
 }
 
 /** The kernel's count of connections dropped because a listen queue was full (all sockets). */
-export function listenOverflows(): number {
+export function listenOverflows (): number {
   const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'))
   const names = lines[0]?.split(/\s+/) ?? []
   const values = lines[1]?.split(/\s+/) ?? []

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { request } from 'undici'
-import { freePort } from '../test/helpers/services.js'
-
+import { freePort } from '../test/helpers/services.ts'
+import { setTimeout as delay } from 'node:timers/promises'
 
 export interface Child {
   readonly name: string
@@ -15,17 +15,17 @@ export interface Child {
 }
 
 /**
- * Runs a TypeScript entry point in its own Node process (through tsx), so the server under test
+ * Runs a TypeScript entry point in its own Node process (Node runs TypeScript as it is), so the server under test
  * never shares an event loop with the load generator. Its output goes to our stderr, prefixed.
  */
-export async function startChild(
+export async function startChild (
   name: string,
   entry: string,
   env: Record<string, string>,
-  nodeArgs: string[] = [],
+  nodeArgs: string[] = []
 ): Promise<Child> {
   const port = await freePort()
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [...nodeArgs, entry], {
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -41,7 +41,7 @@ export async function startChild(
     pid: child.pid!,
     url,
     rssMb: () => rssMb(child.pid!),
-    async stop(graceMs = 15_000) {
+    async stop (graceMs = 15_000) {
       if (child.exitCode !== null) return child.exitCode
       child.kill('SIGTERM')
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
@@ -53,7 +53,7 @@ export async function startChild(
 }
 
 /** Polls until the child answers any HTTP request, failing fast when it exits first. */
-async function waitListening(url: string, child: ChildProcess, exited: Promise<number | null>) {
+async function waitListening (url: string, child: ChildProcess, exited: Promise<number | null>) {
   let gone: number | null | undefined
   void exited.then((code) => (gone = code))
   const deadline = Date.now() + 60_000
@@ -68,12 +68,12 @@ async function waitListening(url: string, child: ChildProcess, exited: Promise<n
         child.kill('SIGKILL')
         throw new Error(`${url}: not listening after 60 s`)
       }
-      await new Promise((r) => setTimeout(r, 100))
+      await delay(100)
     }
   }
 }
 
-function rssMb(pid: number): number {
+function rssMb (pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? NaN)
   return Math.round((kb / 1024) * 10) / 10

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 /**
  * Summarises a V8 .cpuprofile (from `BENCH_CPU_PROF=1 npm run bench`): self time by function
  * and by where the code lives (our src/, each package in node_modules, Node internals).
- *   npx tsx bench/profile-top.ts bench/results/profiles/CPU.*.cpuprofile
+ *   node bench/profile-top.ts bench/results/profiles/CPU.*.cpuprofile
  */
 interface Node {
   id: number
@@ -18,7 +18,7 @@ interface Profile {
   timeDeltas: number[]
 }
 
-function where(url: string): string {
+function where (url: string): string {
   if (url === '') return '(native/vm)'
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
   if (pkg) return pkg[1]!
@@ -27,7 +27,7 @@ function where(url: string): string {
   return own ? `${own[1]}/${own[2]}` : url
 }
 
-function top(map: Map<string, number>, total: number, n: number): string[] {
+function top (map: Map<string, number>, total: number, n: number): string[] {
   return [...map.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, n)

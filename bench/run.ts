@@ -1,19 +1,18 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
-import { createTestDatabase, TEST_REDIS_URL, uniqueName } from '../test/helpers/services.js'
-import { between, scrape } from './breakdown.js'
-import { arrivals, client, hammer, inParallel, listenOverflows, type Client } from './load.js'
-import { startChild, type Child } from './processes.js'
+import { createTestDatabase, TEST_REDIS_URL, uniqueName } from '../test/helpers/services.ts'
+import { between, scrape } from './breakdown.ts'
+import { arrivals, client, hammer, inParallel, listenOverflows, type Client } from './load.ts'
+import { startChild, type Child } from './processes.ts'
+import { ROOT } from '../src/paths.ts'
 
 /**
  * `npm run bench`: one run, its own database and key prefix, the service and a bare Fastify
  * baseline each in a child process. Prints one JSON line on stdout; progress goes to stderr.
  */
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const RESULTS = join(ROOT, 'bench', 'results')
 const env = process.env
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 100)
@@ -29,7 +28,7 @@ const TARGETS = { checkout_vs_baseline: 0.7, purchase_p99_ms: 15, sellout_second
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`)
 
-async function main() {
+async function main () {
   mkdirSync(RESULTS, { recursive: true })
   const baseline = await measureBaseline()
   log(`baseline ${baseline.rps} req/s, p99 ${baseline.p99_ms} ms`)
@@ -85,7 +84,7 @@ async function main() {
   }
 }
 
-async function measureBaseline() {
+async function measureBaseline () {
   const child = await startChild('baseline', join(ROOT, 'bench', 'baseline-server.ts'), {})
   try {
     const path = (i: number) => `/checkout?user_id=b${i}&id=${(i % SELLOUT_ITEMS) + 1}`
@@ -96,7 +95,7 @@ async function measureBaseline() {
   }
 }
 
-async function measureService(service: Child, api: Client, databaseUrl: string) {
+async function measureService (service: Child, api: Client, databaseUrl: string) {
   // Plenty of stock and no effective user limit: every checkout takes the success path.
   const big = await createSale(api, { items: SELLOUT_ITEMS, stock_per_item: 1_000, per_user_limit: 1_000_000, reservation_ttl_seconds: 3_600 })
   const checkoutPath = (i: number) => `/checkout?user_id=c${i}&id=${(i % SELLOUT_ITEMS) + 1}`
@@ -154,14 +153,14 @@ async function measureService(service: Child, api: Client, databaseUrl: string) 
   }
 }
 
-async function createSale(api: Client, body: Record<string, unknown>): Promise<number> {
+async function createSale (api: Client, body: Record<string, unknown>): Promise<number> {
   const res = await api.post('/admin/sales', body, { authorization: `Bearer ${ADMIN_TOKEN}` })
   if (res.status !== 201) throw new Error(`creating a sale failed: ${res.status} ${JSON.stringify(res.json)}`)
   return res.json.sale_id
 }
 
 /** Reservations made ahead of the purchase run, one per distinct buyer. */
-async function reserve(api: Client, n: number): Promise<string[]> {
+async function reserve (api: Client, n: number): Promise<string[]> {
   const codes: string[] = new Array(n)
   await inParallel(n, CONNECTIONS, async (i) => {
     const res = await api.post(`/checkout?user_id=p${i}&id=${(i % SELLOUT_ITEMS) + 1}`)
@@ -172,24 +171,27 @@ async function reserve(api: Client, n: number): Promise<string[]> {
 }
 
 /** 10,000 one-unit items, each checked out then purchased by a buyer of its own. */
-async function sellOut(api: Client) {
+async function sellOut (api: Client) {
   const saleId = await createSale(api, { items: SELLOUT_ITEMS, stock_per_item: 1, per_user_limit: 10 })
   let failures = 0
   const started = performance.now()
   await inParallel(SELLOUT_ITEMS, SELLOUT_CONNECTIONS, async (i) => {
     const reserved = await api.post(`/checkout?user_id=s${i}&id=${i + 1}`)
-    if (reserved.status !== 200) return void failures++
+    if (reserved.status !== 200) {
+      failures++
+      return
+    }
     const bought = await api.post(`/purchase?code=${reserved.json.code}`)
     if (bought.status !== 200) failures++
   })
   const seconds = round((performance.now() - started) / 1000, 3)
-  const after = await api.post(`/checkout?user_id=late&id=1`)
+  const after = await api.post('/checkout?user_id=late&id=1')
   const sale = await api.get('/sale')
   return { saleId, seconds, failures, sold: sale.json.units_sold as number, afterStatus: `${after.status} ${after.json.error ?? ''}`.trim() }
 }
 
 /** Units sold beyond an item's stock, counted from the purchases table itself. */
-async function oversoldInPostgres(url: string, saleId: number): Promise<number> {
+async function oversoldInPostgres (url: string, saleId: number): Promise<number> {
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   try {
     const [row] = await sql<{ oversold: number }[]>`
@@ -202,7 +204,7 @@ async function oversoldInPostgres(url: string, saleId: number): Promise<number> 
   }
 }
 
-async function dropKeys(prefix: string) {
+async function dropKeys (prefix: string) {
   const redis = new Redis(TEST_REDIS_URL)
   try {
     const stream = redis.scanStream({ match: `${prefix}:*`, count: 1_000 })

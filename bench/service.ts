@@ -1,5 +1,5 @@
-import { loadConfig } from '../src/config.js'
-import { serve } from '../src/server.js'
+import { loadConfig } from '../src/config.ts'
+import { serve } from '../src/server.ts'
 
 /**
  * The service as the benchmark runs it: configured from the environment like `npm start`, on a

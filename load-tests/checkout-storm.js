@@ -38,11 +38,11 @@ export const options = {
       // Never more reservations than units: the storm must not oversell.
       storm_reserved: [`count<=${HOT_STOCK}`],
       'checks{kind:storm}': ['rate==1'],
-    },
+    }
   ),
 }
 
-export function setup() {
+export function setup () {
   // One hot item; a buyer may take one unit only.
   return startOwnSale({ items: 1, stock_per_item: HOT_STOCK, per_user_limit: 1 }, newRunId())
 }
@@ -55,7 +55,7 @@ export default function (data) {
   check(res, { 'checkout: reserved or sold out': (r) => r.status === 200 || code === 'sold_out' }, { kind: 'storm' })
 }
 
-export function teardown(data) {
+export function teardown (data) {
   checkSaleInvariants(data.saleId, { total: data.total, soldOut: true })
 }
 

@@ -44,11 +44,11 @@ export const options = {
       // Iterations k6 could not start in time (no free VU): past 1% the burst was not delivered.
       dropped_iterations: [`count<=${ARRIVALS / 100}`],
     },
-    INVARIANT_THRESHOLDS,
+    INVARIANT_THRESHOLDS
   ),
 }
 
-export function setup() {
+export function setup () {
   return startOwnSale({ items: ITEMS, stock_per_item: STOCK_PER_ITEM, per_user_limit: 1 }, newRunId())
 }
 
@@ -60,7 +60,7 @@ export default function (data) {
   check(res, { 'checkout: reserved or sold out': (r) => r.status === 200 || code === 'sold_out' }, { kind: 'burst' })
 }
 
-export function teardown(data) {
+export function teardown (data) {
   checkSaleInvariants(data.saleId, { total: data.total })
 }
 

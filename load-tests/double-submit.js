@@ -41,11 +41,11 @@ export const options = {
     {
       double_submit_mismatched_ids: ['count==0'],
       'checks{kind:idempotent}': ['rate==1'],
-    },
+    }
   ),
 }
 
-export function setup() {
+export function setup () {
   return startOwnSale({ items: ITEMS, stock_per_item: 10, per_user_limit: 10 }, newRunId())
 }
 
@@ -72,7 +72,7 @@ export default function (data) {
   }, { kind: 'idempotent' })
 }
 
-export function teardown(data) {
+export function teardown (data) {
   checkSaleInvariants(data.saleId, { total: data.total })
 }
 

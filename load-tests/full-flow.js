@@ -34,11 +34,11 @@ export const options = {
       items: { p95: 100, p99: 250, failed: 0.01 },
     }),
     INVARIANT_THRESHOLDS,
-    { 'checks{kind:flow}': ['rate>0.99'] },
+    { 'checks{kind:flow}': ['rate>0.99'] }
   ),
 }
 
-export function setup() {
+export function setup () {
   return startOwnSale({ items: ITEMS, stock_per_item: 1, per_user_limit: 10 }, newRunId())
 }
 
@@ -58,7 +58,7 @@ export default function (data) {
   check(paid, { 'purchase: purchased': (r) => r.status === 200 && r.json('status') === 'purchased' }, { kind: 'flow' })
 }
 
-export function teardown(data) {
+export function teardown (data) {
   checkSaleInvariants(data.saleId, { total: data.total })
 }
 

@@ -28,11 +28,11 @@ export const options = {
       items: { p95: 100, p99: 200, failed: 0.01 },
     }),
     INVARIANT_THRESHOLDS,
-    { checks: ['rate>0.99'] },
+    { checks: ['rate>0.99'] }
   ),
 }
 
-export function setup() {
+export function setup () {
   return startOwnSale({ items: ITEMS, stock_per_item: 100, per_user_limit: 10 }, newRunId())
 }
 
@@ -52,7 +52,7 @@ export default function (data) {
   sleep(0.5)
 }
 
-export function teardown(data) {
+export function teardown (data) {
   checkSaleInvariants(data.saleId, { total: data.total })
 }
 

@@ -33,17 +33,17 @@ export const options = {
       sale: { p95: 50, p99: 150, failed: 0.005 },
     }),
     INVARIANT_THRESHOLDS,
-    { 'checks{kind:soak}': ['rate>0.99'] },
+    { 'checks{kind:soak}': ['rate>0.99'] }
   ),
 }
 
 // null when /health does not say: setup()'s data travels as JSON, which would turn NaN into null.
-function rssMb() {
+function rssMb () {
   const res = getHealth()
   return res.status === 200 ? res.json('memory.rss_bytes') / 1048576 : null
 }
 
-export function setup() {
+export function setup () {
   // Short reservations, so expiry and the return of units run all through the soak.
   const data = startOwnSale({ items: ITEMS, stock_per_item: 1000, per_user_limit: 10, reservation_ttl_seconds: 10 }, newRunId())
   data.rss = rssMb()
@@ -52,7 +52,10 @@ export function setup() {
 
 export default function (data) {
   const roll = Math.random()
-  if (roll < 0.1) return void getSale()
+  if (roll < 0.1) {
+    getSale()
+    return
+  }
   const res = checkout(buyerId(data.runId, 'o'), randomItem(ITEMS))
   check(res, { 'checkout: a sale outcome': (r) => [200, 409, 429].includes(r.status) }, { kind: 'soak' })
   // Half the reservations are bought, half are left to expire.
@@ -62,7 +65,7 @@ export default function (data) {
   check(paid, { 'purchase: purchased': (r) => r.status === 200 }, { kind: 'soak' })
 }
 
-export function teardown(data) {
+export function teardown (data) {
   if (data.rss !== null) rssStart.add(data.rss)
   const end = rssMb()
   if (end !== null) rssEnd.add(end)

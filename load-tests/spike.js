@@ -36,11 +36,11 @@ export const options = {
       sale: { p95: 100, p99: 250, failed: 0.02 },
     }),
     INVARIANT_THRESHOLDS,
-    { 'checks{kind:spike}': ['rate>0.98'] },
+    { 'checks{kind:spike}': ['rate>0.98'] }
   ),
 }
 
-export function setup() {
+export function setup () {
   return startOwnSale({ items: ITEMS, stock_per_item: 100, per_user_limit: 10 }, newRunId())
 }
 
@@ -53,7 +53,7 @@ export default function (data) {
   }, { kind: 'spike' })
 }
 
-export function teardown(data) {
+export function teardown (data) {
   checkSaleInvariants(data.saleId, { total: data.total })
 }
 

@@ -12,7 +12,7 @@ export const WWW_AUTHENTICATE = 'Bearer realm="flashsale"'
  * time, so neither the token's content nor its length leaks through timing. An empty token
  * matches nothing.
  */
-export function bearerMatcher(token: string): (header: string | undefined) => boolean {
+export function bearerMatcher (token: string): (header: string | undefined) => boolean {
   const expected = digest(token)
   return (header) => {
     const given = token.length > 0 && header !== undefined ? BEARER.exec(header)?.[1] : undefined

@@ -21,7 +21,7 @@ export const ConfigSchema = Type.Object({
   SALE_STOCK_PER_ITEM: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-    { default: 'info' },
+    { default: 'info' }
   ),
   LOCK_TTL_MS: Type.Integer({ minimum: 500, maximum: 60_000, default: 5_000 }),
   LOCK_RETRY_COUNT: Type.Integer({ minimum: 0, maximum: 100, default: 3 }),
@@ -59,25 +59,27 @@ export const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/flashsale'
 export const MIN_TOKEN_LENGTH = 16
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
+  readonly problems: string[]
+  constructor (problems: string[]) {
     super(`invalid configuration:\n  ${problems.join('\n  ')}`)
     this.name = 'ConfigError'
+    this.problems = problems
   }
 }
 
 const numeric = new Set(
   Object.entries(ConfigSchema.properties)
     .filter(([, s]) => s.type === 'integer')
-    .map(([k]) => k),
+    .map(([k]) => k)
 )
 
 /**
  * Reads the environment once, validates every value and says what is wrong with each bad one.
  * Unset values take their defaults; REDLOCK_REDIS_URLS defaults to REDIS_URL.
  */
-export function loadConfig(
+export function loadConfig (
   env: Record<string, string | undefined> = process.env,
-  overrides: Partial<Config> = {},
+  overrides: Partial<Config> = {}
 ): Config {
   const raw: Record<string, unknown> = {}
   for (const key of Object.keys(ConfigSchema.properties)) {
@@ -95,7 +97,7 @@ export function loadConfig(
 
   const config = Value.Default(ConfigSchema, raw) as Config
   const problems = [...Value.Errors(ConfigSchema, config)].map(
-    (e) => `${e.path.slice(1).split('/')[0] || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`,
+    (e) => `${e.path.slice(1).split('/')[0] || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`
   )
   if (typeof config.ADMIN_TOKEN === 'string' && config.ADMIN_TOKEN.length > 0 && config.ADMIN_TOKEN.length < MIN_TOKEN_LENGTH) {
     problems.push(`ADMIN_TOKEN: must be at least ${MIN_TOKEN_LENGTH} characters (got ${config.ADMIN_TOKEN.length})`)

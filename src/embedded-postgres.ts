@@ -2,8 +2,8 @@ import { closeSync, existsSync, openSync } from 'node:fs'
 import { chown, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { lastLines, spawnOwned, waitReady, type OwnedProcess } from './owned-process.js'
-import { postgresRuntime, type PostgresRuntime } from './postgres-runtime.js'
+import { lastLines, spawnOwned, waitReady, type OwnedProcess } from './owned-process.ts'
+import { postgresRuntime, type PostgresRuntime } from './postgres-runtime.ts'
 
 export interface EmbeddedPostgres {
   url: string
@@ -20,7 +20,7 @@ const PASSWORD = 'flashsale'
  * (kept between runs) and its log in `dataDir/postgres.log`, and creates `database` in it.
  * The server listens on 127.0.0.1 only and asks for a password.
  */
-export async function startEmbeddedPostgres(options: {
+export async function startEmbeddedPostgres (options: {
   dataDir: string
   port: number
   database: string
@@ -38,7 +38,7 @@ export async function startEmbeddedPostgres(options: {
       pgdata = join(runtime.scratch, 'data')
       log(
         `user ${runtime.user!.name}, who runs the embedded Postgres, cannot enter ${dataDir} (a parent directory is private): ` +
-          `this run keeps its data in ${pgdata} and removes it on exit; to keep data, clone outside a private directory or set DATABASE_URL`,
+          `this run keeps its data in ${pgdata} and removes it on exit; to keep data, clone outside a private directory or set DATABASE_URL`
       )
     }
     const logFile = join(dataDir, 'postgres.log')
@@ -49,11 +49,17 @@ export async function startEmbeddedPostgres(options: {
         '-c', 'listen_addresses=127.0.0.1',
         // TCP only: no socket file left in /tmp, none shared with another Postgres.
         '-c', 'unix_socket_directories=',
-      ], 'SIGINT', options),
+      ], 'SIGINT', options)
     )
     const admin = postgres({
-      host: '127.0.0.1', port, user: USER, password: PASSWORD, database: 'postgres',
-      max: 1, connect_timeout: 2, onnotice: () => {},
+      host: '127.0.0.1',
+      port,
+      user: USER,
+      password: PASSWORD,
+      database: 'postgres',
+      max: 1,
+      connect_timeout: 2,
+      onnotice: () => {},
     })
     try {
       await waitReady(server, async () => (await admin`SELECT 1 AS ok`).length === 1, 'the embedded Postgres', logFile)
@@ -71,7 +77,7 @@ export async function startEmbeddedPostgres(options: {
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`,
     pid: started.pid,
-    async stop() {
+    async stop () {
       // SIGINT is Postgres's fast shutdown: the service's own clients are closed by now.
       await started.stop()
       await runtime.dispose()
@@ -79,7 +85,7 @@ export async function startEmbeddedPostgres(options: {
   }
 }
 
-async function initdb(runtime: PostgresRuntime, pgdata: string, logFile: string): Promise<void> {
+async function initdb (runtime: PostgresRuntime, pgdata: string, logFile: string): Promise<void> {
   await mkdir(pgdata, { recursive: true, mode: 0o700 })
   const pwfile = join(runtime.scratch, 'password')
   await writeFile(pwfile, `${PASSWORD}\n`, { mode: 0o600 })
@@ -92,7 +98,7 @@ async function initdb(runtime: PostgresRuntime, pgdata: string, logFile: string)
       spawnOwned(runtime.initdb, [
         '-D', pgdata, '-U', USER, `--pwfile=${pwfile}`, '--auth=scram-sha-256',
         '--no-locale', '--encoding=UTF8', '--no-instructions',
-      ], 'SIGTERM', options),
+      ], 'SIGTERM', options)
     )
     const code = await proc.exited
     if (code !== 0) throw new Error(`initdb exited with code ${code}: ${await lastLines(logFile)}`)
@@ -105,10 +111,10 @@ async function initdb(runtime: PostgresRuntime, pgdata: string, logFile: string)
  * Runs a Postgres program as the runtime's user, its output appended to `logFile`. The log is
  * opened here, so it may sit where that user cannot go.
  */
-async function asUser<T>(
+async function asUser<T> (
   runtime: PostgresRuntime,
   logFile: string,
-  run: (options: Parameters<typeof spawnOwned>[3]) => Promise<T>,
+  run: (options: Parameters<typeof spawnOwned>[3]) => Promise<T>
 ): Promise<T> {
   const out = openSync(logFile, 'a')
   try {

@@ -32,20 +32,21 @@ export const RETRY_AFTER_SECONDS = 1
 /** A failure that maps to one of the codes above; thrown where a reply is not at hand. */
 export class ApiError extends Error {
   readonly statusCode: number
-  constructor(
-    readonly code: ErrorCode,
-    message: string = ERRORS[code].message,
-  ) {
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string = ERRORS[code].message) {
     super(message)
     this.name = 'ApiError'
+    this.code = code
     this.statusCode = ERRORS[code].status
   }
 }
 
 /** A dependency (Redis, Postgres, the lock quorum) could not serve the request. */
 export class UnavailableError extends ApiError {
-  constructor(readonly dependency: string, options?: { cause?: unknown }) {
+  readonly dependency: string
+  constructor (dependency: string, options?: { cause?: unknown }) {
     super('unavailable')
+    this.dependency = dependency
     if (options?.cause !== undefined) this.cause = options.cause
   }
 }
@@ -61,7 +62,7 @@ const DEPENDENCY_MESSAGE =
   /Connection is closed|enableOfflineQueue|Command timed out|max retries per request|^(LOADING|BUSY|CLUSTERDOWN|READONLY|MASTERDOWN|TRYAGAIN)\b/i
 
 /** True when an error means Redis or Postgres could not serve, not that the code is wrong. */
-export function isDependencyError(err: unknown): boolean {
+export function isDependencyError (err: unknown): boolean {
   if (!(err instanceof Error)) return false
   if (err instanceof UnavailableError) return true
   const code = (err as { code?: unknown }).code

@@ -1,8 +1,8 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ERRORS, type ErrorCode } from './errors.js'
-import { sendError } from './schemas/common.js'
+import { ERRORS, type ErrorCode } from './errors.ts'
+import { sendError } from './schemas/common.ts'
 
 /**
  * The framework's own refusals, in the same envelope and with the same stable codes as every
@@ -21,12 +21,12 @@ const BY_FASTIFY_CODE: Record<string, { code: ErrorCode; message?: string }> = {
 }
 
 /** The code and message for a 4xx the framework raised (body parsing, URL decoding). */
-export function frameworkError(err: FastifyError): { code: ErrorCode; message?: string } {
+export function frameworkError (err: FastifyError): { code: ErrorCode; message?: string } {
   return BY_FASTIFY_CODE[err.code] ?? { code: 'invalid_request' }
 }
 
 /** Server option `frameworkErrors`: errors raised before routing (a URL that does not decode). */
-export function frameworkErrors(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function frameworkErrors (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   const { code, message } = frameworkError(err)
   void sendError(reply, code, { message })
 }
@@ -36,9 +36,10 @@ export function frameworkErrors(err: FastifyError, _request: FastifyRequest, rep
  * so it is answered here, still in the envelope. A checkout among them is still an attempt,
  * recorded as invalid when the app is up.
  */
-export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string; rawPacket?: unknown }, socket: Socket): void {
+export function clientErrorHandler (this: FastifyInstance, err: Error & { code?: string; rawPacket?: unknown }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large'
+  const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW'
+    ? 'headers_too_large'
     : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request_timeout' : 'invalid_request'
   const message = code === 'invalid_request'
     ? 'The request is not valid HTTP/1.1 (a URL may hold ASCII only: percent-encode other bytes).'
@@ -56,7 +57,7 @@ export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: 
 }
 
 /** The user and item of a `POST /checkout` request line, read leniently from raw bytes. */
-function refusedCheckout(raw: Buffer): { user: string | null; item: number | null } | undefined {
+function refusedCheckout (raw: Buffer): { user: string | null; item: number | null } | undefined {
   const line = raw.subarray(0, raw.indexOf('\r\n') >>> 0).toString('latin1')
   const target = /^POST (\/checkout(?:\?(\S*))?) HTTP\//.exec(line)
   if (!target) return undefined

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { spawnOwned, waitReady } from './owned-process.js'
+import { spawnOwned, waitReady } from './owned-process.ts'
 
 export interface LocalRedis {
   url: string
@@ -12,10 +12,10 @@ export interface LocalRedis {
  * Starts `redis-server` from the PATH on 127.0.0.1:`port`, with its append-only file and its log
  * in `dir` (kept between runs).
  */
-export async function startLocalRedis(
+export async function startLocalRedis (
   dir: string,
   port: number,
-  answers: (host: string, port: number) => Promise<boolean>,
+  answers: (host: string, port: number) => Promise<boolean>
 ): Promise<LocalRedis> {
   await mkdir(dir, { recursive: true })
   const logFile = join(dir, 'redis.log')

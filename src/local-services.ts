@@ -3,10 +3,10 @@ import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
-import type { Config } from './config.js'
-import { startEmbeddedPostgres } from './embedded-postgres.js'
-import { startLocalRedis } from './local-redis.js'
-import { ROOT } from './paths.js'
+import type { Config } from './config.ts'
+import { startEmbeddedPostgres } from './embedded-postgres.ts'
+import { startLocalRedis } from './local-redis.ts'
+import { ROOT } from './paths.ts'
 
 export interface LocalServices {
   /** Connection URLs for what was found or started; empty when the environment names both. */
@@ -39,9 +39,9 @@ const DATABASE = 'flashsale'
  * package, `redis-server` from the PATH), else say exactly what to install. What it starts runs
  * apart from the terminal's process group: it stops when stop() says so, after the service drained.
  */
-export async function ensureLocalServices(
+export async function ensureLocalServices (
   env: Record<string, string | undefined>,
-  opts: LocalOptions = {},
+  opts: LocalOptions = {}
 ): Promise<LocalServices> {
   const log = opts.log ?? ((line: string) => console.error(`[flashsale] ${line}`))
   const dataDir = opts.dataDir ?? join(ROOT, '.data')
@@ -88,7 +88,7 @@ export async function ensureLocalServices(
   return { overrides, pids, stop }
 }
 
-async function findLocalPostgres(port: number): Promise<string | undefined> {
+async function findLocalPostgres (port: number): Promise<string | undefined> {
   for (const user of new Set(['postgres', userInfo().username, 'root'])) {
     const admin = postgres({ host: '127.0.0.1', port, user, database: 'postgres', max: 1, connect_timeout: 2, onnotice: () => {} })
     try {
@@ -104,7 +104,7 @@ async function findLocalPostgres(port: number): Promise<string | undefined> {
   return undefined
 }
 
-async function redisAnswers(host: string, port: number): Promise<boolean> {
+async function redisAnswers (host: string, port: number): Promise<boolean> {
   const reachable = await new Promise<boolean>((resolve) => {
     const socket = net.connect({ host, port, timeout: 1_000 }, () => {
       socket.destroy()
@@ -128,11 +128,11 @@ async function redisAnswers(host: string, port: number): Promise<boolean> {
   }
 }
 
-function cannotStart(what: string, debian: string, variable: string) {
+function cannotStart (what: string, debian: string, variable: string) {
   return (err: Error): never => {
     throw new Error(
       `${what} is not reachable on 127.0.0.1 and could not be started here: install it ` +
-        `(apt-get install -y ${debian}) or set ${variable} (${err.message})`,
+        `(apt-get install -y ${debian}) or set ${variable} (${err.message})`
     )
   }
 }

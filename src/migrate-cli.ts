@@ -1,5 +1,5 @@
-import { exitWith, prepare } from './prepare.js'
-import { onShutdownSignals } from './shutdown-signals.js'
+import { exitWith, prepare } from './prepare.ts'
+import { onShutdownSignals } from './shutdown-signals.ts'
 
 /** `npm run migrate`: applies pending migrations and exits. */
 onShutdownSignals((signal, exitCode) => {

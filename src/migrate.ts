@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Sql } from 'postgres'
-import { ROOT } from './paths.js'
+import { ROOT } from './paths.ts'
 
 export const MIGRATIONS_DIR = join(ROOT, 'migrations')
 
@@ -10,7 +10,7 @@ export const MIGRATIONS_DIR = join(ROOT, 'migrations')
  * transaction, under an advisory lock so that instances starting together apply each once.
  * Returns the names applied.
  */
-export async function migrate(sql: Sql, dir = MIGRATIONS_DIR): Promise<string[]> {
+export async function migrate (sql: Sql, dir = MIGRATIONS_DIR): Promise<string[]> {
   const files = (await readdir(dir)).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).sort()
   const applied: string[] = []
   await sql.begin(async (tx) => {

@@ -21,11 +21,11 @@ let exitHookInstalled = false
  * price is that nothing stops them with the service any more: if the service exits without
  * stopping them (an uncaught error, process.exit), they are sent their stop signal on the way out.
  */
-export async function spawnOwned(
+export async function spawnOwned (
   file: string,
   args: string[],
   stopSignal: NodeJS.Signals,
-  options: SpawnOptions = {},
+  options: SpawnOptions = {}
 ): Promise<OwnedProcess> {
   const child = spawn(file, args, { ...options, detached: true })
   await once(child, 'spawn')
@@ -54,7 +54,7 @@ export async function spawnOwned(
   return {
     pid,
     exited,
-    async stop() {
+    async stop () {
       if (running.has(pid)) child.kill(stopSignal)
       await exited
     },
@@ -65,12 +65,12 @@ export async function spawnOwned(
  * Polls `ready` until it holds. If the process exits first, or `timeoutMs` passes, fails with the
  * end of its log: what a newcomer needs to see, on one line.
  */
-export async function waitReady(
+export async function waitReady (
   proc: OwnedProcess,
   ready: () => Promise<boolean>,
   what: string,
   logFile: string,
-  timeoutMs = 30_000,
+  timeoutMs = 30_000
 ): Promise<void> {
   let exitCode: number | null | undefined
   void proc.exited.then((code) => (exitCode = code))
@@ -84,7 +84,7 @@ export async function waitReady(
 }
 
 /** The last lines of a log file, joined on one line (empty when there is none). */
-export async function lastLines(file: string, n = 3): Promise<string> {
+export async function lastLines (file: string, n = 3): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '')
   return text.trim().split('\n').slice(-n).map((l) => l.trim()).join(' | ') || `(nothing in ${file})`
 }

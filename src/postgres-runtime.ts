@@ -37,7 +37,7 @@ export class EmbeddedPostgresUnavailable extends Error {}
  * (a 0700 home): it then gets a copy of the binaries in a directory of its own under the
  * system's temporary directory.
  */
-export async function postgresRuntime(log: (line: string) => void, pkg: string = PLATFORM_PACKAGE): Promise<PostgresRuntime> {
+export async function postgresRuntime (log: (line: string) => void, pkg: string = PLATFORM_PACKAGE): Promise<PostgresRuntime> {
   const binaries = await platformBinaries(pkg)
   const user = process.getuid?.() === 0 ? serverUser() : undefined
   const scratch = await mkdtemp(join(tmpdir(), 'flashsale-postgres-'))
@@ -72,19 +72,19 @@ export async function postgresRuntime(log: (line: string) => void, pkg: string =
   }
 }
 
-async function platformBinaries(pkg: string): Promise<{ initdb: string; postgres: string }> {
+async function platformBinaries (pkg: string): Promise<{ initdb: string; postgres: string }> {
   try {
     const { initdb, postgres } = (await import(pkg)) as { initdb: string; postgres: string }
     return { initdb, postgres }
   } catch {
     throw new EmbeddedPostgresUnavailable(
-      `${pkg} is not installed; it is an optional dependency that \`npm ci\` installs unless optional dependencies are omitted`,
+      `${pkg} is not installed; it is an optional dependency that \`npm ci\` installs unless optional dependencies are omitted`
     )
   }
 }
 
 /** The first of `candidates` that exists on this machine. */
-export function serverUser(candidates = SERVER_USERS): ServerUser {
+export function serverUser (candidates = SERVER_USERS): ServerUser {
   for (const name of candidates) {
     try {
       const id = (flag: string) => Number(execFileSync('id', [flag, name], { stdio: ['ignore', 'pipe', 'ignore'] }).toString())
@@ -95,12 +95,12 @@ export function serverUser(candidates = SERVER_USERS): ServerUser {
   }
   throw new EmbeddedPostgresUnavailable(
     `running as root, and no user (${candidates.join(', ')}) exists for the embedded Postgres to run as, since Postgres ` +
-      'refuses to run as root: add one (useradd --system postgres) or run as another user',
+      'refuses to run as root: add one (useradd --system postgres) or run as another user'
   )
 }
 
 /** Copies a directory, keeping symbolic links, with modes the server's user can read and run. */
-async function copyTree(from: string, to: string): Promise<void> {
+async function copyTree (from: string, to: string): Promise<void> {
   await mkdir(to)
   await chmod(to, 0o755)
   for (const entry of await readdir(from, { withFileTypes: true })) {

@@ -1,14 +1,14 @@
-import { ConfigError, loadConfig, type Config } from './config.js'
-import { ensureLocalServices, type LocalOptions, type LocalServices } from './local-services.js'
-import { migrate } from './migrate.js'
-import { assertReachable, createSql } from './plugins/postgres.js'
+import { ConfigError, loadConfig, type Config } from './config.ts'
+import { ensureLocalServices, type LocalOptions, type LocalServices } from './local-services.ts'
+import { migrate } from './migrate.ts'
+import { assertReachable, createSql } from './plugins/postgres.ts'
 
 /**
  * What `npm start` and `npm run migrate` do first: find or start local services when no URL is
  * given, validate the configuration, apply pending migrations. On failure, what was started
  * here is stopped again.
  */
-export async function prepare(env: Record<string, string | undefined>, localOptions: LocalOptions = {}): Promise<{
+export async function prepare (env: Record<string, string | undefined>, localOptions: LocalOptions = {}): Promise<{
   config: Config
   local: LocalServices
   applied: string[]
@@ -30,7 +30,7 @@ export async function prepare(env: Record<string, string | undefined>, localOpti
 }
 
 /** Says why a command failed, in one plain message, and exits non-zero. */
-export function exitWith(command: string) {
+export function exitWith (command: string) {
   return (err: unknown): never => {
     console.error(err instanceof ConfigError ? err.message : `${command} failed: ${(err as Error).message}`)
     process.exit(1)

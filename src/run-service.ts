@@ -1,7 +1,7 @@
-import type { LocalOptions } from './local-services.js'
-import { exitWith, prepare } from './prepare.js'
-import { serve, type Serving } from './server.js'
-import { onShutdownSignals } from './shutdown-signals.js'
+import type { LocalOptions } from './local-services.ts'
+import { exitWith, prepare } from './prepare.ts'
+import { serve, type Serving } from './server.ts'
+import { onShutdownSignals } from './shutdown-signals.ts'
 
 /**
  * What `npm start` runs: starts what a newcomer's machine lacks (Postgres, Redis) when no URL is
@@ -11,10 +11,10 @@ import { onShutdownSignals } from './shutdown-signals.js'
  * The service owns its shutdown signals from its first moment: a signal that arrives while it
  * is still starting ends it at once, and what it had started gets its stop signal on the way out.
  */
-export async function runService(env: Record<string, string | undefined>, localOptions: LocalOptions = {}): Promise<void> {
+export async function runService (env: Record<string, string | undefined>, localOptions: LocalOptions = {}): Promise<void> {
   // A closed terminal fails every write to it: the shutdown it asks for (SIGHUP) must not die of that.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
-  let serving: Serving | undefined
+  let serving: Serving | undefined // eslint-disable-line prefer-const -- assigned once serving, read by the signal handler before
   const stop = (reason: string, startupExitCode: number) => {
     if (serving) return serving.shutdown(reason)
     console.error(`[flashsale] ${reason} while starting: exiting`)
@@ -34,7 +34,7 @@ export async function runService(env: Record<string, string | undefined>, localO
  * Under npm, npm is the parent. npm forwards SIGTERM and SIGINT, but if it is killed outright the
  * service would go on serving with nobody to stop it: it stops by itself instead.
  */
-function watchParent(onGone: () => void): void {
+function watchParent (onGone: () => void): void {
   const parent = process.ppid
   const timer = setInterval(() => {
     if (process.ppid === parent) return

@@ -1,13 +1,13 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import app from './app.js'
-import { clientErrorHandler, frameworkErrors } from './framework-errors.js'
-import type { Config } from './config.js'
-import { onShutdownSignals } from './shutdown-signals.js'
-import { stdoutLog } from './stdout-log.js'
+import app from './app.ts'
+import { clientErrorHandler, frameworkErrors } from './framework-errors.ts'
+import type { Config } from './config.ts'
+import { onShutdownSignals } from './shutdown-signals.ts'
+import { stdoutLog } from './stdout-log.ts'
 
 /** Fastify options that belong to the process, not the app: logging, timeouts, limits. */
-export function serverOptions(config: Config): FastifyServerOptions {
+export function serverOptions (config: Config): FastifyServerOptions {
   return {
     logger: {
       level: config.LOG_LEVEL,
@@ -30,7 +30,7 @@ export function serverOptions(config: Config): FastifyServerOptions {
 }
 
 /** Builds the app without listening: what tests use, and what start() listens with. */
-export async function build(config: Config, options: FastifyServerOptions = serverOptions(config)): Promise<FastifyInstance> {
+export async function build (config: Config, options: FastifyServerOptions = serverOptions(config)): Promise<FastifyInstance> {
   const fastify = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
   await fastify.register(app, { config })
   return fastify
@@ -54,7 +54,7 @@ export interface Serving {
  * log, closes every client, then runs afterClose, all within SHUTDOWN_GRACE_MS; past that it
  * exits anyway. The process then exits by itself, with 0 when everything closed.
  */
-export async function serve(config: Config, options: ServeOptions = {}): Promise<Serving> {
+export async function serve (config: Config, options: ServeOptions = {}): Promise<Serving> {
   const fastify = await build(config)
   let closing = false
   const shutdown = (reason: string) => {

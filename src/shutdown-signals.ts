@@ -8,6 +8,6 @@ export const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
  * by that signal reports (128 + its number), for a process that must end at once: one killed by a
  * signal runs no exit handler, and so would leave the Postgres and redis-server it started running.
  */
-export function onShutdownSignals(handler: (signal: NodeJS.Signals, exitCode: number) => void): void {
+export function onShutdownSignals (handler: (signal: NodeJS.Signals, exitCode: number) => void): void {
   for (const signal of SHUTDOWN_SIGNALS) process.on(signal, () => handler(signal, 128 + constants.signals[signal]))
 }

@@ -1,4 +1,4 @@
-import { runService } from './run-service.js'
+import { runService } from './run-service.ts'
 
 /** `npm start`: see runService. */
 await runService(process.env)

@@ -7,7 +7,7 @@ import pino from 'pino'
  * shutdown that follows still drains and stops what the service started. Writes are synchronous
  * so that nothing is left to flush at exit.
  */
-export function stdoutLog(): pino.DestinationStream {
+export function stdoutLog (): pino.DestinationStream {
   const destination = pino.destination({ fd: 1, sync: true })
   destination.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EIO' && err.code !== 'EPIPE') throw err

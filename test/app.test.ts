@@ -1,9 +1,9 @@
 import t from 'tap'
 import { connect, type AddressInfo } from 'node:net'
-import { buildTestApp, ADMIN_TOKEN } from './helpers/app.js'
+import { buildTestApp, ADMIN_TOKEN } from './helpers/app.ts'
 
 /** Sends raw bytes on a connection of its own; resolves with the status, headers and body. */
-async function raw(port: number, request: Buffer | string) {
+async function raw (port: number, request: Buffer | string) {
   const socket = connect(port, '127.0.0.1')
   socket.write(request)
   let text = ''
@@ -40,7 +40,9 @@ t.test('every answer of the framework itself is in the envelope, with a contract
   t.match(stored, { result: 'invalid', user_id: /^zo/ }, 'is still a stored attempt')
 
   const admin = (body: string, type = 'application/json') => app.inject({
-    method: 'POST', url: '/admin/sales', payload: body,
+    method: 'POST',
+    url: '/admin/sales',
+    payload: body,
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': type },
   })
   t.match((await admin('{"items":')).json(), { error: 'invalid_request', message: 'The body is not valid JSON.' })

@@ -7,25 +7,29 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
-import { ensureLocalServices, type LocalOptions } from '../src/local-services.js'
-import { ROOT } from '../src/paths.js'
-import { serverUser } from '../src/postgres-runtime.js'
-import { waitFor } from './helpers/fault-processes.js'
-import { alive, killAll, processGroup } from './helpers/processes.js'
-import { freePort, TEST_REDIS_URL } from './helpers/services.js'
+import { ensureLocalServices, type LocalOptions } from '../src/local-services.ts'
+import { ROOT } from '../src/paths.ts'
+import { serverUser } from '../src/postgres-runtime.ts'
+import { waitFor } from './helpers/fault-processes.ts'
+import { alive, killAll, processGroup } from './helpers/processes.ts'
+import { freePort, TEST_REDIS_URL } from './helpers/services.ts'
 
 const root = process.getuid?.() === 0
 
 /** Options under which nothing answers where Postgres and Redis are looked for, so both are started. */
-async function nothingThere(dataDir: string, lines: string[]): Promise<LocalOptions> {
+async function nothingThere (dataDir: string, lines: string[]): Promise<LocalOptions> {
   const [nothing, pgPort, redisPort] = [await freePort(), await freePort(), await freePort()]
   return {
-    dataDir, postgresPort: nothing, redisPort: nothing, embeddedPostgresPort: pgPort, ownRedisPort: redisPort,
+    dataDir,
+    postgresPort: nothing,
+    redisPort: nothing,
+    embeddedPostgresPort: pgPort,
+    ownRedisPort: redisPort,
     log: (l) => lines.push(l),
   }
 }
 
-async function databaseName(url: string): Promise<string> {
+async function databaseName (url: string): Promise<string> {
   const sql = postgres(url, { max: 1, onnotice: () => {} })
   try {
     const [row] = await sql`SELECT current_database() AS db`
@@ -116,7 +120,7 @@ t.test('what it started is stopped when the service exits without stopping it', 
   t.teardown(() => rm(dataDir, { recursive: true, force: true }))
   const port = await freePort()
   // A process that starts redis-server and then dies of an uncaught error.
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
     import { ensureLocalServices } from './src/local-services.ts'
     const local = await ensureLocalServices({ DATABASE_URL: 'postgres://unused@127.0.0.1/x' },
       { dataDir: ${JSON.stringify(dataDir)}, redisPort: ${await freePort()}, ownRedisPort: ${port}, log: () => {} })

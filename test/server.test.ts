@@ -1,9 +1,9 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { startService } from './helpers/fault-processes.js'
-import { testDatabase, TEST_REDIS_URL } from './helpers/services.js'
-import { skipUnlessInstalled } from './helpers/optional-tools.js'
+import { startService } from './helpers/fault-processes.ts'
+import { testDatabase, TEST_REDIS_URL } from './helpers/services.ts'
+import { skipUnlessInstalled } from './helpers/optional-tools.ts'
 
 t.test('the service listens with the backlog it is given, up to what the kernel allows', { skip: skipUnlessInstalled('ss') }, async (t) => {
   const { url } = await testDatabase(t)

@@ -1,8 +1,8 @@
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard'
-import { dependencies } from './dependencies.js'
-import { flashSale } from './flash-sale.js'
-import { goldenSignals } from './golden-signals.js'
-import { locks } from './locks.js'
+import { dependencies } from './dependencies.ts'
+import { flashSale } from './flash-sale.ts'
+import { goldenSignals } from './golden-signals.ts'
+import { locks } from './locks.ts'
 
 /** Every dashboard, by the file it is committed as in grafana/dashboards/. */
 export const DASHBOARDS: Record<string, () => { build(): Dashboard }> = {
@@ -13,7 +13,7 @@ export const DASHBOARDS: Record<string, () => { build(): Dashboard }> = {
 }
 
 /** The committed form of a dashboard: stable key order from the builder, two-space JSON. */
-export function render(file: string): string {
+export function render (file: string): string {
   const make = DASHBOARDS[file]
   if (!make) throw new Error(`no dashboard named ${file}`)
   return `${JSON.stringify(make().build(), null, 2)}\n`

@@ -1,7 +1,7 @@
-import { dashboard, q, quantile, row, SEL, timeseries } from './panels.js'
+import { dashboard, q, quantile, row, SEL, timeseries } from './panels.ts'
 
 /** Redis and Postgres as the service sees them: reachability, latency by command and query, errors. */
-export function dependencies() {
+export function dependencies () {
   return dashboard('flashsale-dependencies', 'Flashsale / Dependencies',
     'Redis and Postgres from the service\'s side: health pings, command and query latency, errors, pool.')
     .withRow(row('Reachability'))

@@ -1,11 +1,11 @@
-import { dashboard, q, row, SEL, stat, timeseries } from './panels.js'
+import { dashboard, q, row, SEL, stat, timeseries } from './panels.ts'
 
 // Every instance reports the same sale (it lives in Redis): max() shows it once.
 const units = (metric: string) => `max(${metric}{${SEL}})`
 const AVAILABLE = `${units('flashsale_sale_units_total')} - ${units('flashsale_sale_units_sold')} - ${units('flashsale_sale_units_reserved')}`
 
 /** The sale as a buyer and an operator see it: stock, outcomes, conversion, expiries, attempt log. */
-export function flashSale() {
+export function flashSale () {
   return dashboard('flashsale-sale', 'Flashsale / Flash sale',
     'Progress of the current sale: units, checkout and purchase outcomes, conversion, expiries and the attempt log.')
     .withRow(row('Now'))
@@ -45,8 +45,8 @@ export function flashSale() {
       q(`sum(rate(flashsale_attempt_log_dropped_total{${SEL}}[$__rate_interval]))`, 'dropped'),
     ], 8))
     .withPanel(timeseries('Attempts dead-lettered (5 min)',
-      'Attempts Postgres refused even alone over the last 5 minutes, the alert\'s window: they are kept raw, with the reason, '
-        + 'in checkout_attempts_dead_letter. Any is worth a look.',
+      'Attempts Postgres refused even alone over the last 5 minutes, the alert\'s window: they are kept raw, with the reason, ' +
+        'in checkout_attempts_dead_letter. Any is worth a look.',
       'short', [
         q(`sum by (instance) (increase(flashsale_attempt_log_dead_letter_total{${SEL}}[5m]))`, '{{instance}}'),
       ], 8))

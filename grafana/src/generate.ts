@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { DASHBOARDS, render } from './dashboards.js'
+import { DASHBOARDS, render } from './dashboards.ts'
 
 /**
  * `npm run dashboards` writes grafana/dashboards/*.json from the builders;

@@ -1,9 +1,9 @@
-import { dashboard, q, quantile, row, SEL, timeseries } from './panels.js'
+import { dashboard, q, quantile, row, SEL, timeseries } from './panels.ts'
 
 const HTTP = 'http_request_duration_seconds'
 
 /** Latency, traffic, errors and saturation of the service, by route. */
-export function goldenSignals() {
+export function goldenSignals () {
   return dashboard('flashsale-golden-signals', 'Flashsale / Golden signals',
     'Latency, traffic, errors and saturation of the flash-sale service.')
     .withRow(row('Latency'))

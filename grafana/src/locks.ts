@@ -1,4 +1,4 @@
-import { dashboard, q, quantile, row, SEL, timeseries } from './panels.js'
+import { dashboard, q, quantile, row, SEL, timeseries } from './panels.ts'
 
 const acquisitions = (matchers: string) =>
   `sum by (lock_type) (rate(flashsale_lock_acquire_total{${matchers}}[$__rate_interval]))`
@@ -8,7 +8,7 @@ const CONTENTION = `${acquisitions(`${SEL}, result="busy"`)}
   or ${acquisitions(SEL)} * 0`
 
 /** Redlock: how often locks are taken, how long buyers wait for them, how long they are held, and losses. */
-export function locks() {
+export function locks () {
   return dashboard('flashsale-locks', 'Flashsale / Locks',
     'Redlock acquisitions by result, contention, wait and hold percentiles, and locks lost while held.')
     .withRow(row('Acquisitions'))

@@ -8,29 +8,30 @@ import { PanelBuilder as StatPanel } from '@grafana/grafana-foundation-sdk/stat'
 import { PanelBuilder as TimeseriesPanel } from '@grafana/grafana-foundation-sdk/timeseries'
 
 /** Every panel reads the Prometheus chosen in the dashboard's `datasource` variable. */
-export const DATASOURCE: DataSourceRef = { type: 'prometheus', uid: '${datasource}' }
+// Grafana's own variable syntax, not a template literal.
+export const DATASOURCE: DataSourceRef = { type: 'prometheus', uid: '$' + '{datasource}' }
 
 /** The label matchers every query carries, so the job and instance variables filter all panels. */
 export const SEL = 'job=~"$job", instance=~"$instance"'
 
 /** A Prometheus query with its legend. */
-export function q(expr: string, legend = '__auto'): Builder<Dataquery> {
+export function q (expr: string, legend = '__auto'): Builder<Dataquery> {
   return new DataqueryBuilder().expr(expr).legendFormat(legend).datasource(DATASOURCE)
 }
 
 /** histogram_quantile of a latency histogram, summed by `by`. */
-export function quantile(metric: string, quantile: number, by: string, extra = ''): string {
+export function quantile (metric: string, quantile: number, by: string, extra = ''): string {
   const matchers = extra ? `${SEL}, ${extra}` : SEL
   return `histogram_quantile(${quantile}, sum by (${by}, le) (rate(${metric}_bucket{${matchers}}[$__rate_interval])))`
 }
 
-export function timeseries(title: string, description: string, unit: string, targets: Builder<Dataquery>[], width = 12) {
+export function timeseries (title: string, description: string, unit: string, targets: Builder<Dataquery>[], width = 12) {
   return new TimeseriesPanel()
     .title(title).description(description).unit(unit).datasource(DATASOURCE)
     .targets(targets).span(width).height(8).fillOpacity(10).lineWidth(1)
 }
 
-export function stat(title: string, description: string, unit: string, target: Builder<Dataquery>, width = 6) {
+export function stat (title: string, description: string, unit: string, target: Builder<Dataquery>, width = 6) {
   return new StatPanel().title(title).description(description).unit(unit).datasource(DATASOURCE)
     .withTarget(target).span(width).height(4)
 }
@@ -38,7 +39,7 @@ export function stat(title: string, description: string, unit: string, target: B
 export const row = (title: string) => new RowBuilder(title)
 
 /** A dashboard with the datasource, job and instance variables, tagged and refreshed like the rest. */
-export function dashboard(uid: string, title: string, description: string): DashboardBuilder {
+export function dashboard (uid: string, title: string, description: string): DashboardBuilder {
   return new DashboardBuilder(title)
     .uid(uid).description(description).tags(['flashsale'])
     .editable().refresh('30s').time({ from: 'now-1h', to: 'now' }).timezone('browser')

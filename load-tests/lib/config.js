@@ -10,12 +10,12 @@ if (!PROFILES.includes(PROFILE)) {
 }
 
 /** Picks the value for the current profile: byProfile({ smoke: 1, load: 10, stress: 100 }). */
-export function byProfile(values) {
+export function byProfile (values) {
   if (!(PROFILE in values)) throw new Error(`no value for profile ${PROFILE}`)
   return values[PROFILE]
 }
 
 /** A short id for this run, so buyers of one run never collide with those of another. */
-export function newRunId() {
+export function newRunId () {
   return `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`
 }

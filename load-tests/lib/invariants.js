@@ -9,7 +9,7 @@ export const violations = new Counter('sale_invariant_violations')
  * Checks that the scenario's sale adds up: sold + reserved + available = total, and nothing is
  * sold or reserved beyond the total. Returns the sale as read, for the summary.
  */
-export function checkSaleInvariants(saleId, expected = {}) {
+export function checkSaleInvariants (saleId, expected = {}) {
   violations.add(0)
   const res = getSale()
   const ok = check(res, { 'GET /sale answers 200 after the run': (r) => r.status === 200 }, { kind: 'invariant' })

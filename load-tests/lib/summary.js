@@ -8,14 +8,14 @@ const DIR = (__ENV.SUMMARY_DIR || 'load-tests/results').replace(/\/+$/, '')
  */
 export const SUMMARY_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)']
 
-function fmt(n, unit) {
+function fmt (n, unit) {
   if (typeof n !== 'number' || Number.isNaN(n)) return '-'
   if (unit === 'ms') return n >= 1000 ? `${(n / 1000).toFixed(2)}s` : `${n.toFixed(2)}ms`
   if (unit === '%') return `${(n * 100).toFixed(2)}%`
   return Number.isInteger(n) ? String(n) : n.toFixed(2)
 }
 
-function metricLine(name, m) {
+function metricLine (name, m) {
   const v = m.values
   switch (m.type) {
     case 'trend': {
@@ -33,7 +33,7 @@ function metricLine(name, m) {
 }
 
 /** A plain-text report: thresholds first (what decides pass or fail), then every metric. */
-export function textReport(name, data) {
+export function textReport (name, data) {
   const lines = [`flashsale k6 scenario: ${name} (profile ${__ENV.PROFILE || 'smoke'})`, '']
   const metrics = Object.entries(data.metrics).sort(([a], [b]) => a.localeCompare(b))
   const failed = []
@@ -55,14 +55,14 @@ export function textReport(name, data) {
   return `${lines.join('\n')}\n`
 }
 
-function collectChecks(group) {
+function collectChecks (group) {
   const out = [...(group.checks || [])]
   for (const g of group.groups || []) out.push(...collectChecks(g))
   return out
 }
 
 /** Use as `export const handleSummary = summaryFor('smoke')`. */
-export function summaryFor(name) {
+export function summaryFor (name) {
   return (data) => {
     const text = textReport(name, data)
     return {

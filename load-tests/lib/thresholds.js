@@ -5,7 +5,7 @@
  * endpointThresholds({ checkout: { p95: 50, p99: 150, failed: 0.01 } }). "Failed" means an
  * answer outside the endpoint's expected statuses (a 5xx, a timeout, an unexpected 4xx).
  */
-export function endpointThresholds(limits) {
+export function endpointThresholds (limits) {
   const out = {}
   for (const [endpoint, { p95, p99, failed }] of Object.entries(limits)) {
     out[`http_req_duration{endpoint:${endpoint}}`] = [`p(95)<${p95}`, `p(99)<${p99}`]

@@ -2,7 +2,7 @@
 // scenario's setup(), one iteration and teardown() without sending anything anywhere. It
 // records where each request would have gone and how many requests each http.batch() sent at once.
 
-function response(status, body) {
+function response (status, body) {
   const text = JSON.stringify(body)
   return {
     status,
@@ -14,7 +14,7 @@ function response(status, body) {
 }
 
 /** A fresh fake service and its k6/http module; `calls` fills in as the scenario runs. */
-export function fakeHttp() {
+export function fakeHttp () {
   const calls = { urls: [], batches: [] }
   let sale = null
   let codes = 0
@@ -42,14 +42,14 @@ export function fakeHttp() {
     'GET /health': () => response(200, { status: 'ok', memory: { rss_bytes: 64 * 1048576 } }),
   }
 
-  function request(method, url, body) {
+  function request (method, url, body) {
     calls.urls.push(url)
     const u = new URL(url)
     const route = routes[`${method.toUpperCase()} ${u.pathname}`]
     return route ? route(u.searchParams, body) : response(404, { error: 'not_found', message: url })
   }
 
-  function batch(requests) {
+  function batch (requests) {
     const list = Array.isArray(requests) ? requests : Object.values(requests)
     calls.batches.push(list.length)
     return list.map((r) => {

@@ -34,18 +34,18 @@ const K6 = {
 }
 
 class Metric {
-  constructor(name) { this.name = name }
-  add() {}
+  constructor (name) { this.name = name }
+  add () {}
 }
 
 /** Like k6's check(): every condition runs, and the result says whether all held. */
-function check(value, conditions) {
+function check (value, conditions) {
   let ok = true
   for (const c of Object.values(conditions)) if (!(typeof c === 'function' ? c(value) : c)) ok = false
   return ok
 }
 
-function newExecution() {
+function newExecution () {
   return {
     vu: { idInTest: 1, idInInstance: 1, iterationInInstance: 0, iterationInScenario: 0 },
     scenario: { name: '', executor: '', iterationInTest: 0, iterationInInstance: 0 },
@@ -55,18 +55,18 @@ function newExecution() {
 }
 
 /** The values k6's modules export, for one load of one script. */
-function k6Values(http, execution) {
+function k6Values (http, execution) {
   const noop = () => undefined
   return {
     k6: { check, fail: (why) => { throw new Error(`fail(${why ?? ''})`) }, group: (_name, fn) => fn(), sleep: noop, randomSeed: noop },
     'k6/http': http,
     'k6/metrics': { Counter: Metric, Gauge: Metric, Rate: Metric, Trend: Metric },
     'k6/execution': { default: execution },
-    'k6/data': { SharedArray: class SharedArray { constructor(_n, f) { return f() } } },
+    'k6/data': { SharedArray: class SharedArray { constructor (_n, f) { return f() } } },
   }
 }
 
-function stubValue(values, specifier, name) {
+function stubValue (values, specifier, name) {
   const own = values[specifier] ?? {}
   if (name in own) return own[name]
   if (name === 'default') {
@@ -75,7 +75,7 @@ function stubValue(values, specifier, name) {
   return () => undefined
 }
 
-function seconds(d) {
+function seconds (d) {
   if (d === undefined) return 0
   if (typeof d === 'number') return d / 1000
   let total = 0
@@ -86,7 +86,7 @@ function seconds(d) {
 }
 
 /** Longest time a scenario may take, graceful stop included, in seconds. */
-function scenarioSeconds(s) {
+function scenarioSeconds (s) {
   let run
   switch (s.executor) {
     case 'ramping-vus':
@@ -103,14 +103,14 @@ function scenarioSeconds(s) {
   return seconds(s.startTime) + run + seconds(s.gracefulStop ?? '30s')
 }
 
-function sourceModule(path, context) {
+function sourceModule (path, context) {
   const source = readFileSync(path, 'utf8')
   const problem = syntaxProblem(source, path)
   if (problem) throw new SyntaxError(problem)
   return new vm.SourceTextModule(source, { context, identifier: path })
 }
 
-async function load(file, profile, values) {
+async function load (file, profile, values) {
   const context = vm.createContext({
     __ENV: { PROFILE: profile, BASE_URL, ADMIN_TOKEN: 'x'.repeat(16) },
     __VU: 0,
@@ -140,7 +140,7 @@ async function load(file, profile, values) {
 }
 
 /** setup(), one iteration of the default function and teardown(), as one VU would run them. */
-function runOnce(ns, execution) {
+function runOnce (ns, execution) {
   execution.scenario.name = Object.keys(ns.options?.scenarios ?? {})[0] ?? 'default'
   // setup()'s result reaches the iterations as JSON, as in k6.
   const data = JSON.parse(JSON.stringify(ns.setup?.() ?? null))
@@ -148,7 +148,7 @@ function runOnce(ns, execution) {
   ns.teardown?.(data)
 }
 
-async function inspect(file) {
+async function inspect (file) {
   const report = { script: file, profiles: {} }
   try {
     for (const profile of PROFILES) {

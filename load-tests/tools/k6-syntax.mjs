@@ -11,7 +11,7 @@ export const K6_ECMA_VERSION = 2017
 // Node-side helpers that k6 never loads.
 const NOT_LOADED_BY_K6 = new Set(['tools'])
 
-function parses(source, ecmaVersion) {
+function parses (source, ecmaVersion) {
   try {
     parse(source, { ecmaVersion, sourceType: 'module', locations: true })
     return null
@@ -22,7 +22,7 @@ function parses(source, ecmaVersion) {
 }
 
 /** `file:line:column: message` when k6 0.48 would refuse the module, or null when it parses. */
-export function syntaxProblem(source, file) {
+export function syntaxProblem (source, file) {
   const err = parses(source, K6_ECMA_VERSION)
   if (err === null) return null
   const message = err.message.replace(/ \(\d+:\d+\)$/, '')
@@ -32,7 +32,7 @@ export function syntaxProblem(source, file) {
 }
 
 /** Every .js file under `dir` that k6 may load: the scenarios and what they import. */
-export function k6Files(dir) {
+export function k6Files (dir) {
   const out = []
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name)
@@ -43,6 +43,6 @@ export function k6Files(dir) {
 }
 
 /** The problems of `files`, each named as `nameOf(path)` gives it. */
-export function checkFiles(files, nameOf = (f) => f) {
+export function checkFiles (files, nameOf = (f) => f) {
   return files.map((f) => syntaxProblem(readFileSync(f, 'utf8'), nameOf(f))).filter((p) => p !== null)
 }

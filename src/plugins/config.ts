@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { Config } from '../config.js'
+import type { Config } from '../config.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -9,8 +9,8 @@ declare module 'fastify' {
 
 /** Decorates the validated configuration; the environment itself is read only in src/config.ts. */
 export default fp<{ config: Config }>(
-  async function configPlugin(fastify, { config }) {
+  async function configPlugin (fastify, { config }) {
     fastify.decorate('config', Object.freeze({ ...config }))
   },
-  { name: 'config', fastify: '5.x' },
+  { name: 'config', fastify: '5.x' }
 )

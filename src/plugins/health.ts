@@ -3,8 +3,8 @@ import underPressure, { type FastifyUnderPressureOptions as UnderPressureOptions
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import client from '@platformatic/prom-client'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import { ERRORS, RETRY_AFTER_SECONDS } from '../errors.js'
-import type { ShedReason } from './metrics.js'
+import { ERRORS, RETRY_AFTER_SECONDS } from '../errors.ts'
+import type { ShedReason } from './metrics.ts'
 
 /**
  * Lag percentiles and utilization cover the last WINDOW_MS to 2 * WINDOW_MS: two delay
@@ -59,7 +59,7 @@ declare module 'fastify' {
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits
 
 /** Event-loop delay and utilization over a rolling window, so a spike shows, then ages out. */
-function rollingEventLoop() {
+function rollingEventLoop () {
   const make = () => {
     const hist = monitorEventLoopDelay({ resolution: 10 })
     hist.enable()
@@ -77,7 +77,7 @@ function rollingEventLoop() {
   timer.unref()
 
   return {
-    stats(): EventLoopStats {
+    stats (): EventLoopStats {
       const { hist, since } = monitors[older]!
       const ms = (ns: number) => (hist.count > 0 ? round(ns / 1e6) : 0)
       return {
@@ -87,7 +87,7 @@ function rollingEventLoop() {
         utilization: round(performance.eventLoopUtilization(since).utilization, 4),
       }
     },
-    stop() {
+    stop () {
       clearInterval(timer)
       for (const m of monitors) m.hist.disable()
     },
@@ -95,10 +95,10 @@ function rollingEventLoop() {
 }
 
 /** Runs `ping` with a deadline; never throws. */
-async function timedPing(ping: () => Promise<unknown>): Promise<DependencyStatus> {
+async function timedPing (ping: () => Promise<unknown>): Promise<DependencyStatus> {
   const start = performance.now()
   let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
+  const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new Error('ping timed out')), PING_TIMEOUT_MS)
   })
   try {
@@ -117,7 +117,7 @@ async function timedPing(ping: () => Promise<unknown>): Promise<DependencyStatus
  * with Retry-After, counted by reason).
  */
 export default fp(
-  async function healthPlugin(fastify) {
+  async function healthPlugin (fastify) {
     const { config, meters, redis, sql } = fastify
     const loop = rollingEventLoop()
     let shuttingDown = false
@@ -139,16 +139,20 @@ export default fp(
     // gauge set by another's collect would show the previous scrape's value (none on the first).
     const registers = [meters.registry]
     new client.Gauge({
-      name: 'flashsale_dependency_up', help: '1 when the dependency answered its last ping in time, else 0.',
-      labelNames: ['dependency'], registers,
-      async collect() {
+      name: 'flashsale_dependency_up',
+      help: '1 when the dependency answered its last ping in time, else 0.',
+      labelNames: ['dependency'],
+      registers,
+      async collect () {
         for (const [name, d] of Object.entries(await dependencies())) this.set({ dependency: name }, d.status === 'up' ? 1 : 0)
       },
     })
     new client.Gauge({
-      name: 'flashsale_dependency_ping_seconds', help: 'Latency of the last dependency ping.',
-      labelNames: ['dependency'], registers,
-      async collect() {
+      name: 'flashsale_dependency_ping_seconds',
+      help: 'Latency of the last dependency ping.',
+      labelNames: ['dependency'],
+      registers,
+      async collect () {
         for (const [name, d] of Object.entries(await dependencies())) this.set({ dependency: name }, d.latency_ms / 1000)
       },
     })
@@ -169,10 +173,10 @@ export default fp(
     })
 
     fastify.decorate('health', {
-      get shuttingDown() {
+      get shuttingDown () {
         return shuttingDown
       },
-      markShuttingDown() {
+      markShuttingDown () {
         shuttingDown = true
       },
       dependencies,
@@ -186,5 +190,5 @@ export default fp(
       loop.stop()
     })
   },
-  { name: 'health', dependencies: ['config', 'metrics', 'redis', 'postgres'], fastify: '5.x' },
+  { name: 'health', dependencies: ['config', 'metrics', 'redis', 'postgres'], fastify: '5.x' }
 )

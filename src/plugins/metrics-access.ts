@@ -2,8 +2,8 @@ import fp from 'fastify-plugin'
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
-import { sendError } from '../schemas/common.js'
-import { bearerMatcher, WWW_AUTHENTICATE } from '../bearer-token.js'
+import { sendError } from '../schemas/common.ts'
+import { bearerMatcher, WWW_AUTHENTICATE } from '../bearer-token.ts'
 
 /** Marks the separate metrics listener's own requests; the value never leaves the process. */
 const INTERNAL_HEADER = 'x-flashsale-metrics-port'
@@ -15,7 +15,7 @@ const INTERNAL_HEADER = 'x-flashsale-metrics-port'
  * metrics plugin, so its hook guards the metrics route too.
  */
 export default fp(
-  async function metricsAccess(fastify) {
+  async function metricsAccess (fastify) {
     const { METRICS_PORT, METRICS_TOKEN, HOST } = fastify.config
     const internal = randomBytes(24).toString('hex')
     const authorized = bearerMatcher(METRICS_TOKEN)
@@ -38,9 +38,11 @@ export default fp(
       server = createServer((req, res) => {
         const allowed = !METRICS_TOKEN || authorized(req.headers.authorization)
         if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics' || !allowed) {
-          res.writeHead(allowed ? 404 : 401, allowed ? { 'content-type': 'application/json' }
+          res.writeHead(allowed ? 404 : 401, allowed
+            ? { 'content-type': 'application/json' }
             : { 'content-type': 'application/json', 'www-authenticate': WWW_AUTHENTICATE })
-          res.end(JSON.stringify(allowed ? { error: 'not_found', message: 'No such route.' }
+          res.end(JSON.stringify(allowed
+            ? { error: 'not_found', message: 'No such route.' }
             : { error: 'unauthorized', message: 'A valid token is required.' }))
           return
         }
@@ -51,7 +53,7 @@ export default fp(
           },
           () => {
             res.writeHead(503).end()
-          },
+          }
         )
       })
       server.listen(METRICS_PORT, HOST)
@@ -65,5 +67,5 @@ export default fp(
       await once(server, 'close')
     })
   },
-  { name: 'metrics-access', dependencies: ['config'], fastify: '5.x' },
+  { name: 'metrics-access', dependencies: ['config'], fastify: '5.x' }
 )

@@ -42,7 +42,7 @@ const SECONDS_HTTP = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 const SECONDS_LOCK = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 type Children<K extends string, C> = Record<K, C>
-function children<K extends string, C>(keys: readonly K[], make: (k: K) => C): Children<K, C> {
+function children<K extends string, C> (keys: readonly K[], make: (k: K) => C): Children<K, C> {
   return Object.fromEntries(keys.map((k) => [k, make(k)])) as Children<K, C>
 }
 
@@ -51,14 +51,14 @@ function children<K extends string, C>(keys: readonly K[], make: (k: K) => C): C
 // value starts at zero instead.
 
 /** A counter child, at zero from the start. */
-function counting(counter: client.Counter<string>, ...values: string[]): client.Counter.Internal {
+function counting (counter: client.Counter<string>, ...values: string[]): client.Counter.Internal {
   const child = counter.labels(...values)
   child.inc(0)
   return child
 }
 
 /** A histogram child, every bucket at zero from the start. */
-function timing<L extends string>(histogram: client.Histogram<L>, label: L, value: string): client.Histogram.Internal<L> {
+function timing<L extends string> (histogram: client.Histogram<L>, label: L, value: string): client.Histogram.Internal<L> {
   const labels = { [label]: value } as client.LabelValues<L>
   histogram.zero(labels)
   return histogram.labels(labels)
@@ -75,7 +75,7 @@ export interface ScrapeHooks {
 }
 
 /** The service's own metrics; label children are bound once so hot paths only increment. */
-function createMeters(registry: client.Registry) {
+function createMeters (registry: client.Registry) {
   const registers = [registry]
   const onScrape: ScrapeHooks = {}
   const checkout = new client.Counter({
@@ -85,31 +85,47 @@ function createMeters(registry: client.Registry) {
     name: 'flashsale_purchase_attempts_total', help: 'Purchase attempts by result.', labelNames: ['result'], registers,
   })
   const lockAcquire = new client.Counter({
-    name: 'flashsale_lock_acquire_total', help: 'Lock acquisitions by lock type and result.',
-    labelNames: ['lock_type', 'result'], registers,
+    name: 'flashsale_lock_acquire_total',
+    help: 'Lock acquisitions by lock type and result.',
+    labelNames: ['lock_type', 'result'],
+    registers,
   })
   const lockWait = new client.Histogram({
-    name: 'flashsale_lock_wait_seconds', help: 'Time to acquire a lock, retries included.',
-    labelNames: ['lock_type'], buckets: SECONDS_LOCK, registers,
+    name: 'flashsale_lock_wait_seconds',
+    help: 'Time to acquire a lock, retries included.',
+    labelNames: ['lock_type'],
+    buckets: SECONDS_LOCK,
+    registers,
   })
   const lockHold = new client.Histogram({
-    name: 'flashsale_lock_hold_seconds', help: 'Time a lock was held.',
-    labelNames: ['lock_type'], buckets: SECONDS_LOCK, registers,
+    name: 'flashsale_lock_hold_seconds',
+    help: 'Time a lock was held.',
+    labelNames: ['lock_type'],
+    buckets: SECONDS_LOCK,
+    registers,
   })
   const lockLost = new client.Counter({
-    name: 'flashsale_lock_lost_total', help: 'Locks that expired or failed to extend while held.',
-    labelNames: ['lock_type'], registers,
+    name: 'flashsale_lock_lost_total',
+    help: 'Locks that expired or failed to extend while held.',
+    labelNames: ['lock_type'],
+    registers,
   })
   const redis = new client.Histogram({
-    name: 'flashsale_redis_command_duration_seconds', help: 'Redis command and Lua script latency, by name.',
-    labelNames: ['command'], buckets: SECONDS_FAST, registers,
+    name: 'flashsale_redis_command_duration_seconds',
+    help: 'Redis command and Lua script latency, by name.',
+    labelNames: ['command'],
+    buckets: SECONDS_FAST,
+    registers,
   })
   const redisErrors = new client.Counter({
     name: 'flashsale_redis_errors_total', help: 'Redis commands that failed, by name.', labelNames: ['command'], registers,
   })
   const db = new client.Histogram({
-    name: 'flashsale_db_query_duration_seconds', help: 'Postgres query latency, by query name.',
-    labelNames: ['query'], buckets: SECONDS_FAST, registers,
+    name: 'flashsale_db_query_duration_seconds',
+    help: 'Postgres query latency, by query name.',
+    labelNames: ['query'],
+    buckets: SECONDS_FAST,
+    registers,
   })
   const dbErrors = new client.Counter({
     name: 'flashsale_db_errors_total', help: 'Postgres queries that failed, by query name.', labelNames: ['query'], registers,
@@ -120,43 +136,56 @@ function createMeters(registry: client.Registry) {
   const settled = new client.Counter({
     name: 'flashsale_reservations_settled_total',
     help: 'Committing reservations left by a crash and settled against Postgres, by outcome.',
-    labelNames: ['outcome'], registers,
+    labelNames: ['outcome'],
+    registers,
   })
   for (const outcome of SETTLE_OUTCOMES) counting(settled, outcome)
   const cancelled = new client.Counter({
     name: 'flashsale_reservations_cancelled_total',
-    help: 'Reservations released because their checkout was answered 503 before Redis ran it.', registers,
+    help: 'Reservations released because their checkout was answered 503 before Redis ran it.',
+    registers,
   })
   const attemptsPersisted = new client.Counter({
     name: 'flashsale_attempt_log_persisted_total', help: 'Checkout attempts written to Postgres.', registers,
   })
   const attemptsDropped = new client.Counter({
     name: 'flashsale_attempt_log_dropped_total',
-    help: 'Checkout attempts not persisted because the in-process buffer was full.', registers,
+    help: 'Checkout attempts not persisted because the in-process buffer was full.',
+    registers,
   })
   const attemptsDeadLettered = new client.Counter({
     name: 'flashsale_attempt_log_dead_letter_total',
-    help: 'Checkout attempts Postgres refused even alone, kept raw in checkout_attempts_dead_letter.', registers,
+    help: 'Checkout attempts Postgres refused even alone, kept raw in checkout_attempts_dead_letter.',
+    registers,
   })
   const shed = new client.Counter({
-    name: 'flashsale_load_shed_total', help: 'Requests refused with 503 because the process was under pressure, by reason.',
-    labelNames: ['reason'], registers,
+    name: 'flashsale_load_shed_total',
+    help: 'Requests refused with 503 because the process was under pressure, by reason.',
+    labelNames: ['reason'],
+    registers,
   })
   const attemptBacklog = new client.Gauge({
-    name: 'flashsale_attempt_log_backlog', help: 'Checkout attempts recorded but not yet in Postgres.', registers,
+    name: 'flashsale_attempt_log_backlog',
+    help: 'Checkout attempts recorded but not yet in Postgres.',
+    registers,
     collect: () => onScrape.backlog?.(),
   })
   let lastElu = performance.eventLoopUtilization()
   new client.Gauge({
-    name: 'flashsale_event_loop_utilization', help: 'Event loop utilization (0-1) since the previous scrape.', registers,
-    collect() {
+    name: 'flashsale_event_loop_utilization',
+    help: 'Event loop utilization (0-1) since the previous scrape.',
+    registers,
+    collect () {
       const now = performance.eventLoopUtilization()
       this.set(performance.eventLoopUtilization(now, lastElu).utilization)
       lastElu = now
     },
   })
   const pool = new client.Gauge({
-    name: 'flashsale_db_pool_connections', help: 'Postgres pool connections by state.', labelNames: ['state'], registers,
+    name: 'flashsale_db_pool_connections',
+    help: 'Postgres pool connections by state.',
+    labelNames: ['state'],
+    registers,
     collect: () => onScrape.pool?.(),
   })
   // The registry collects every metric at once: sold and reserved wait for the read that total starts.
@@ -164,7 +193,9 @@ function createMeters(registry: client.Registry) {
   const units = {
     // Registered first: its scrape reads the sale once and sets all three.
     total: new client.Gauge({
-      name: 'flashsale_sale_units_total', help: 'Units on sale in the current sale.', registers,
+      name: 'flashsale_sale_units_total',
+      help: 'Units on sale in the current sale.',
+      registers,
       // A failed read (counted in flashsale_redis_errors_total) keeps the last values and the scrape.
       collect: () => (saleRead = onScrape.sale?.().catch(() => {})),
     }),
@@ -180,8 +211,10 @@ function createMeters(registry: client.Registry) {
   })
   // The default metrics lack V8's heap limit, without which heap use cannot be read as a share.
   new client.Gauge({
-    name: 'flashsale_heap_limit_bytes', help: 'V8 heap size limit of the process.', registers,
-    collect() {
+    name: 'flashsale_heap_limit_bytes',
+    help: 'V8 heap size limit of the process.',
+    registers,
+    collect () {
       this.set(getHeapStatistics().heap_size_limit)
     },
   })
@@ -259,7 +292,7 @@ declare module 'fastify' {
  * service's own meters, all in a registry of this app's own (apps never share series).
  */
 export default fp(
-  async function metricsPlugin(fastify) {
+  async function metricsPlugin (fastify) {
     const registry = new client.Registry()
     await fastify.register(fastifyMetrics.default ?? fastifyMetrics, {
       endpoint: '/metrics',
@@ -279,5 +312,5 @@ export default fp(
     } as never)
     fastify.decorate('meters', createMeters(registry))
   },
-  { name: 'metrics', fastify: '5.x' },
+  { name: 'metrics', fastify: '5.x' }
 )

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import postgres, { type Sql } from 'postgres'
-import { redactUrl } from './redis.js'
+import { redactUrl } from './redis.ts'
 
 export interface PostgresOptions {
   max: number
@@ -8,7 +8,7 @@ export interface PostgresOptions {
 }
 
 /** One postgres.js pool per process; every statement is bounded by a server-side timeout. */
-export function createSql(url: string, { max, statementTimeoutMs }: PostgresOptions): Sql {
+export function createSql (url: string, { max, statementTimeoutMs }: PostgresOptions): Sql {
   return postgres(url, {
     max,
     idle_timeout: 30,
@@ -22,7 +22,7 @@ export function createSql(url: string, { max, statementTimeoutMs }: PostgresOpti
 }
 
 /** Checks that Postgres answers, with a message that says what to do when it does not. */
-export async function assertReachable(sql: Sql, url: string): Promise<void> {
+export async function assertReachable (sql: Sql, url: string): Promise<void> {
   try {
     await sql`SELECT 1`
   } catch (err) {
@@ -37,7 +37,7 @@ declare module 'fastify' {
 }
 
 export default fp(
-  async function postgresPlugin(fastify) {
+  async function postgresPlugin (fastify) {
     const { DATABASE_URL, DB_POOL_MAX, DB_STATEMENT_TIMEOUT_MS } = fastify.config
     const sql = createSql(DATABASE_URL, { max: DB_POOL_MAX, statementTimeoutMs: DB_STATEMENT_TIMEOUT_MS })
     try {
@@ -57,5 +57,5 @@ export default fp(
       await sql.end({ timeout: 5 })
     })
   },
-  { name: 'postgres', dependencies: ['config', 'metrics'], fastify: '5.x' },
+  { name: 'postgres', dependencies: ['config', 'metrics'], fastify: '5.x' }
 )

@@ -6,7 +6,7 @@ import { Redis, type RedisOptions } from 'ioredis'
  * unreachable (no offline queue), and a command that gets no answer times out, so a request
  * never hangs on Redis.
  */
-export function redisOptions(commandTimeout: number, autoPipelining = true): RedisOptions {
+export function redisOptions (commandTimeout: number, autoPipelining = true): RedisOptions {
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -18,7 +18,7 @@ export function redisOptions(commandTimeout: number, autoPipelining = true): Red
 }
 
 /** Opens a connection and waits until it is ready, failing loudly when Redis is unreachable. */
-export async function connectRedis(url: string, commandTimeout: number, autoPipelining = true): Promise<Redis> {
+export async function connectRedis (url: string, commandTimeout: number, autoPipelining = true): Promise<Redis> {
   const redis = new Redis(url, { ...redisOptions(commandTimeout, autoPipelining), lazyConnect: true })
   try {
     await redis.connect()
@@ -29,7 +29,7 @@ export async function connectRedis(url: string, commandTimeout: number, autoPipe
   return redis
 }
 
-export function redactUrl(url: string): string {
+export function redactUrl (url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@')
 }
 
@@ -40,7 +40,7 @@ declare module 'fastify' {
 }
 
 export default fp(
-  async function redisPlugin(fastify) {
+  async function redisPlugin (fastify) {
     const { REDIS_URL, REDIS_COMMAND_TIMEOUT_MS } = fastify.config
     const redis = await connectRedis(REDIS_URL, REDIS_COMMAND_TIMEOUT_MS)
     const log = fastify.log.child({ component: 'redis' })
@@ -58,5 +58,5 @@ export default fp(
       await redis.quit().catch(() => redis.disconnect())
     })
   },
-  { name: 'redis', dependencies: ['config', 'metrics'], fastify: '5.x' },
+  { name: 'redis', dependencies: ['config', 'metrics'], fastify: '5.x' }
 )

@@ -2,13 +2,13 @@ import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
 import { ExecutionError, Redlock, ResourceLockedError, type Lock } from '@sesamecare-oss/redlock'
 import { performance } from 'node:perf_hooks'
-import { UnavailableError } from '../errors.js'
-import type { LockType } from './metrics.js'
-import { connectRedis, redisOptions, redactUrl } from './redis.js'
+import { UnavailableError } from '../errors.ts'
+import type { LockType } from './metrics.ts'
+import { connectRedis, redisOptions, redactUrl } from './redis.ts'
 
 /** Another holder has the lock and kept it through every retry. */
 export class LockBusyError extends Error {
-  constructor() {
+  constructor () {
     super('lock busy')
     this.name = 'LockBusyError'
   }
@@ -35,7 +35,7 @@ declare module 'fastify' {
  * with most nodes down the lock is unavailable, even though the nodes still up may hold the
  * partial lock of an earlier try.
  */
-async function isBusy(err: unknown): Promise<boolean> {
+async function isBusy (err: unknown): Promise<boolean> {
   if (!(err instanceof ExecutionError) || err.attempts.length === 0) return false
   const last = await err.attempts[err.attempts.length - 1]!
   const locked = [...last.votesAgainst.values()].filter((e) => e instanceof ResourceLockedError).length
@@ -47,7 +47,7 @@ async function isBusy(err: unknown): Promise<boolean> {
  * main Redis alone). Every acquisition is measured: result, wait, hold, and locks lost.
  */
 export default fp(
-  async function redlockPlugin(fastify) {
+  async function redlockPlugin (fastify) {
     const { REDLOCK_REDIS_URLS, REDIS_COMMAND_TIMEOUT_MS, LOCK_TTL_MS, LOCK_RETRY_COUNT, LOCK_RETRY_DELAY_MS } =
       fastify.config
     const log = fastify.log.child({ component: 'redlock' })
@@ -58,7 +58,7 @@ export default fp(
     // A minority of lock nodes may be down at start: the quorum is what must be reachable.
     const own: Redis[] = []
     const settled = await Promise.allSettled(
-      REDLOCK_REDIS_URLS.map((url) => connectRedis(url, REDIS_COMMAND_TIMEOUT_MS, false)),
+      REDLOCK_REDIS_URLS.map((url) => connectRedis(url, REDIS_COMMAND_TIMEOUT_MS, false))
     )
     const clients = settled.map((s, i) => {
       if (s.status === 'fulfilled') {
@@ -90,7 +90,7 @@ export default fp(
     })
     const threshold = Math.floor(LOCK_TTL_MS / 5)
 
-    async function withLock<T>(type: LockType, resource: string, routine: (signal: AbortSignal) => Promise<T>) {
+    async function withLock<T> (type: LockType, resource: string, routine: (signal: AbortSignal) => Promise<T>) {
       const start = performance.now()
       let lock: Lock
       try {
@@ -141,5 +141,5 @@ export default fp(
       for (const c of own) await c.quit().catch(() => c.disconnect())
     })
   },
-  { name: 'redlock', dependencies: ['config', 'metrics'], fastify: '5.x' },
+  { name: 'redlock', dependencies: ['config', 'metrics'], fastify: '5.x' }
 )

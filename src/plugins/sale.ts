@@ -1,11 +1,11 @@
 import fp from 'fastify-plugin'
-import { AttemptLog } from '../sale/attempt-log.js'
-import { SaleCatalog } from '../sale/catalog.js'
-import type { SaleContext } from '../sale/context.js'
-import { Purchases } from '../sale/purchases.js'
-import { Reservations } from '../sale/reservations.js'
-import { Ticker } from '../sale/ticker.js'
-import { saleScripts } from '../sale/scripts.js'
+import { AttemptLog } from '../sale/attempt-log.ts'
+import { SaleCatalog } from '../sale/catalog.ts'
+import type { SaleContext } from '../sale/context.ts'
+import { Purchases } from '../sale/purchases.ts'
+import { Reservations } from '../sale/reservations.ts'
+import { Ticker } from '../sale/ticker.ts'
+import { saleScripts } from '../sale/scripts.ts'
 
 export interface SaleDomain {
   catalog: SaleCatalog
@@ -32,7 +32,7 @@ const DRAIN_INTERVAL_MS = 100
  * drained one last time before the clients close.
  */
 export default fp(
-  async function salePlugin(fastify) {
+  async function salePlugin (fastify) {
     const ctx: SaleContext = {
       config: fastify.config,
       redis: fastify.redis,
@@ -94,7 +94,7 @@ export default fp(
       reservations,
       purchases,
       attempts,
-      async tick() {
+      async tick () {
         await refresher.runNow()
         await sweeper.runNow()
         await drainer.runNow()
@@ -113,5 +113,5 @@ export default fp(
       ctx.log.info({ persisted: left }, 'attempt log drained at close')
     })
   },
-  { name: 'sale', dependencies: ['config', 'metrics', 'redis', 'postgres', 'redlock'], fastify: '5.x' },
+  { name: 'sale', dependencies: ['config', 'metrics', 'redis', 'postgres', 'redlock'], fastify: '5.x' }
 )

@@ -2,14 +2,14 @@ import fp from 'fastify-plugin'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
-import { routeRateKeyPrefix } from '../sale/keys.js'
+import { routeRateKeyPrefix } from '../sale/keys.ts'
 
 /**
  * Operators' endpoints are never rate limited: a scraper or a probe must always get through.
  * Checkout is limited too, per address and per user, but by the checkout script itself, in the
  * same round trip as the decision (see lua/checkout.lua).
  */
-function exempt(request: FastifyRequest): boolean {
+function exempt (request: FastifyRequest): boolean {
   const url = request.routeOptions.url ?? ''
   return url === '/metrics' || url.startsWith('/health') || url === '/checkout'
 }
@@ -25,7 +25,7 @@ const CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
  * route).
  */
 export default fp(
-  async function securityPlugin(fastify) {
+  async function securityPlugin (fastify) {
     const { RATE_LIMIT_IP_MAX, RATE_LIMIT_WINDOW_MS, REDIS_KEY_PREFIX } = fastify.config
 
     // helmet's own CSP builds the header from its directives on every response; this one is fixed.
@@ -46,5 +46,5 @@ export default fp(
       errorResponseBuilder: () => Object.assign(new Error('rate limited'), { statusCode: 429 }),
     })
   },
-  { name: 'security', dependencies: ['config', 'redis'], fastify: '5.x' },
+  { name: 'security', dependencies: ['config', 'redis'], fastify: '5.x' }
 )

@@ -20,19 +20,21 @@ export interface AttemptRow {
  */
 /** Text longer than this is cut (and marked so): an attempt's fields are bounded whatever is sent. */
 export const MAX_TEXT = 256
+// NUL is exactly what no text column can hold.
+// eslint-disable-next-line no-control-regex
 const UNSTORABLE = /[\u0000\ud800-\udfff]/
 
 /**
  * Text Postgres accepts, whatever a client sent: NUL (which no text column can hold) and lone
  * surrogates (which have no UTF-8) become U+FFFD, and over-long text is cut.
  */
-export function storable(text: string, max = MAX_TEXT): string {
+export function storable (text: string, max = MAX_TEXT): string {
   if (text.length <= max && !UNSTORABLE.test(text)) return text
   const cut = text.length > max ? `${text.slice(0, max - 1)}\u2026` : text
   return cut.toWellFormed().replaceAll('\u0000', '\uFFFD')
 }
 
-export async function insertAttempts(sql: Sql, rows: readonly AttemptRow[]): Promise<void> {
+export async function insertAttempts (sql: Sql, rows: readonly AttemptRow[]): Promise<void> {
   if (rows.length === 0) return
   const n = rows.length
   const key = new Array<string>(n)
@@ -70,7 +72,7 @@ export interface DeadLetter {
 }
 
 /** Keeps an attempt Postgres refused, once. */
-export async function insertDeadLetter(sql: Sql, d: DeadLetter): Promise<void> {
+export async function insertDeadLetter (sql: Sql, d: DeadLetter): Promise<void> {
   await sql`
     INSERT INTO checkout_attempts_dead_letter (attempt_key, source, raw, reason)
     VALUES (${storable(d.attempt_key)}, ${storable(d.source)}, ${d.raw}, ${storable(d.reason, 2_000)})
@@ -81,7 +83,7 @@ export async function insertDeadLetter(sql: Sql, d: DeadLetter): Promise<void> {
  * SQLSTATE classes that blame the data, not the database: a data exception (22), an integrity
  * violation (23) or a program limit such as an over-long value (54). Retrying cannot help.
  */
-export function isDataError(err: unknown): boolean {
+export function isDataError (err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code
   return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)
 }

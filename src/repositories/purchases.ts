@@ -12,9 +12,9 @@ export interface PurchaseRow {
  * Inserts the purchase of a reservation, or finds the one that already exists: the unique code
  * makes a second purchase of one code impossible whatever the locks did.
  */
-export async function insertPurchase(
+export async function insertPurchase (
   sql: Sql,
-  p: { code: string; saleId: number; itemId: number; userId: string },
+  p: { code: string; saleId: number; itemId: number; userId: string }
 ): Promise<{ id: string; inserted: boolean }> {
   const [row] = await sql<{ id: string; inserted: boolean }[]>`
     WITH ins AS (
@@ -34,7 +34,7 @@ export async function insertPurchase(
   return { id: existing.id, inserted: false }
 }
 
-export async function purchaseByCode(sql: Sql, code: string): Promise<PurchaseRow | undefined> {
+export async function purchaseByCode (sql: Sql, code: string): Promise<PurchaseRow | undefined> {
   const [row] = await sql<PurchaseRow[]>`
     SELECT id::text, code, sale_id::int, item_id, user_id FROM purchases WHERE code = ${code}`
   return row

@@ -28,28 +28,28 @@ export interface NewSale {
 const COLUMNS = 'id, token, slot, starts_at, ends_at, per_user_limit, reservation_ttl_seconds, items, stock_per_item, units_total'
 
 /** Item names and pictures are generated from the item id: stable and free to compute. */
-export function itemName(id: number): string {
+export function itemName (id: number): string {
   return `Flash item #${id}`
 }
-export function itemImageUrl(id: number): string {
+export function itemImageUrl (id: number): string {
   return `https://images.flashsale.invalid/items/${id}.jpg`
 }
 
 /** Sales that are running, upcoming, or ended within the retention window. */
-export async function recentSales(sql: Sql, retentionSeconds: number): Promise<SaleRow[]> {
+export async function recentSales (sql: Sql, retentionSeconds: number): Promise<SaleRow[]> {
   return sql.unsafe<SaleRow[]>(
     `SELECT ${COLUMNS} FROM sales
       WHERE ends_at > now() - make_interval(secs => $1) AND ends_at > starts_at
       ORDER BY starts_at`,
-    [retentionSeconds],
+    [retentionSeconds]
   )
 }
 
 /** One sale still within the retention window, or undefined. */
-export async function recentSale(sql: Sql, id: number, retentionSeconds: number): Promise<SaleRow | undefined> {
+export async function recentSale (sql: Sql, id: number, retentionSeconds: number): Promise<SaleRow | undefined> {
   const [row] = await sql.unsafe<SaleRow[]>(
     `SELECT ${COLUMNS} FROM sales WHERE id = $1 AND ends_at > now() - make_interval(secs => $2) AND ends_at > starts_at`,
-    [id, retentionSeconds],
+    [id, retentionSeconds]
   )
   return row
 }
@@ -60,7 +60,7 @@ export async function recentSale(sql: Sql, id: number, retentionSeconds: number)
  * starts; one that starts later is cancelled (its window becomes empty). A scheduled sale gives
  * way instead: for a slot that already has a sale, or overlaps one, returns null.
  */
-export async function createSale(sql: Sql, sale: NewSale): Promise<{ sale: SaleRow; changed: SaleRow[] } | null> {
+export async function createSale (sql: Sql, sale: NewSale): Promise<{ sale: SaleRow; changed: SaleRow[] } | null> {
   return sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(hashtext('flashsale:schedule'))`
     if (sale.slot) {
@@ -73,12 +73,12 @@ export async function createSale(sql: Sql, sale: NewSale): Promise<{ sale: SaleR
       `UPDATE sales SET ends_at = CASE WHEN starts_at < $1 THEN $1 ELSE starts_at END
         WHERE ends_at > $1 AND starts_at < $2 AND ends_at > starts_at
         RETURNING ${COLUMNS}`,
-      [sale.starts_at, sale.ends_at],
+      [sale.starts_at, sale.ends_at]
     )
     const [row] = await tx.unsafe<SaleRow[]>(
       `INSERT INTO sales (slot, starts_at, ends_at, per_user_limit, reservation_ttl_seconds, items, stock_per_item)
        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
-      [sale.slot, sale.starts_at, sale.ends_at, sale.per_user_limit, sale.reservation_ttl_seconds, sale.items, sale.stock_per_item],
+      [sale.slot, sale.starts_at, sale.ends_at, sale.per_user_limit, sale.reservation_ttl_seconds, sale.items, sale.stock_per_item]
     )
     const ids = Array.from({ length: sale.items }, (_, i) => i + 1)
     await tx`
@@ -90,7 +90,7 @@ export async function createSale(sql: Sql, sale: NewSale): Promise<{ sale: SaleR
 }
 
 /** What Postgres knows was sold in a sale, per item and per user: to rebuild Redis after a loss. */
-export async function soldCounts(sql: Sql, saleId: number) {
+export async function soldCounts (sql: Sql, saleId: number) {
   const [byItem, byUser] = await Promise.all([
     sql<{ item_id: number; n: number }[]>`
       SELECT item_id, count(*)::int AS n FROM purchases WHERE sale_id = ${saleId} GROUP BY item_id`,

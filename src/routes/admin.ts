@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { CreateSaleBody, CreateSaleReply } from '../schemas/sale.js'
-import { errorResponses, sendError } from '../schemas/common.js'
-import { bearerMatcher, WWW_AUTHENTICATE } from '../bearer-token.js'
+import { CreateSaleBody, CreateSaleReply } from '../schemas/sale.ts'
+import { errorResponses, sendError } from '../schemas/common.ts'
+import { bearerMatcher, WWW_AUTHENTICATE } from '../bearer-token.ts'
 
 const HOUR_MS = 3_600_000
 

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
  * happens before the handler, and every checkout attempt is recorded. Registered inside the
  * routes' own plugin, so the rest of the app parses bodies as usual.
  */
-export function queryOnly(fastify: FastifyInstance): void {
+export function queryOnly (fastify: FastifyInstance): void {
   fastify.removeAllContentTypeParsers()
   // The body is read and thrown away as it arrives, never buffered.
   fastify.addContentTypeParser('*', (_request, payload, done) => {
@@ -25,7 +25,7 @@ export function queryOnly(fastify: FastifyInstance): void {
  * True when the client asked for text and not for JSON (`Accept: text/plain`): then checkout
  * answers the bare code and purchase an empty 200. Errors stay JSON envelopes.
  */
-export function wantsText(request: FastifyRequest): boolean {
+export function wantsText (request: FastifyRequest): boolean {
   const accept = request.headers.accept
   return accept !== undefined && accept.includes('text/plain') && !accept.includes('application/json')
 }
@@ -35,7 +35,7 @@ export function wantsText(request: FastifyRequest): boolean {
  * a hung Redis or Postgres is answered 503 like a dead one. This says whether the buyer still
  * waits for the answer: not answered at the deadline, not gone.
  */
-export function waitingFor(reply: FastifyReply): () => boolean {
+export function waitingFor (reply: FastifyReply): () => boolean {
   return () => !reply.sent && !reply.raw.destroyed
 }
 
@@ -43,7 +43,7 @@ export function waitingFor(reply: FastifyReply): () => boolean {
  * The work's outcome, or undefined once the deadline has answered 503: what the work does after
  * that (succeed or fail) is nobody's answer, and is not logged as one.
  */
-export async function unlessAnswered<T>(reply: FastifyReply, work: Promise<T>): Promise<T | undefined> {
+export async function unlessAnswered<T> (reply: FastifyReply, work: Promise<T>): Promise<T | undefined> {
   try {
     const outcome = await work
     return reply.sent ? undefined : outcome

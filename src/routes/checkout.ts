@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { CheckoutQuery, CheckoutReply } from '../schemas/sale.js'
-import { errorResponses, sendError } from '../schemas/common.js'
-import type { ErrorCode } from '../errors.js'
-import { queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.js'
+import { CheckoutQuery, CheckoutReply } from '../schemas/sale.ts'
+import { errorResponses, sendError } from '../schemas/common.ts'
+import type { ErrorCode } from '../errors.ts'
+import { queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.ts'
 
 const FAILURE: Record<string, ErrorCode> = {
   sold_out: 'sold_out',
@@ -14,7 +14,7 @@ const FAILURE: Record<string, ErrorCode> = {
 }
 
 /** The item of a checkout: `id`, or its alias `item_id`; naming two different items is invalid. */
-function itemOf(query: { id?: string | undefined; item_id?: string | undefined }): number | string {
+function itemOf (query: { id?: string | undefined; item_id?: string | undefined }): number | string {
   const { id, item_id: alias } = query
   if (id !== undefined && alias !== undefined && id !== alias) return 'querystring must not name two items (id and item_id differ)'
   const item = id ?? alias
@@ -22,7 +22,7 @@ function itemOf(query: { id?: string | undefined; item_id?: string | undefined }
 }
 
 /** What an invalid attempt is stored with: the user id as sent, an item id when there is one. */
-function invalidAttempt(query: unknown): { user: string | null; item: number | null } {
+function invalidAttempt (query: unknown): { user: string | null; item: number | null } {
   const q = query as Record<string, unknown>
   const user = typeof q.user_id === 'string' ? q.user_id : null
   const item = Number(q.id ?? q.item_id)

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyPluginAsync, HTTPMethods } from 'fastify'
-import { ErrorBody, sendError } from '../schemas/common.js'
+import { ErrorBody, sendError } from '../schemas/common.ts'
 
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT']
 
 /** Collects the methods of every route registered from now on, by path. */
-export function routeMethods(fastify: FastifyInstance): Map<string, Set<string>> {
+export function routeMethods (fastify: FastifyInstance): Map<string, Set<string>> {
   const byPath = new Map<string, Set<string>>()
   fastify.addHook('onRoute', (route) => {
     const set = byPath.get(route.url) ?? new Set<string>()

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { PurchaseQuery, PurchaseReply } from '../schemas/sale.js'
-import { errorResponses, sendError } from '../schemas/common.js'
-import { queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.js'
+import { PurchaseQuery, PurchaseReply } from '../schemas/sale.ts'
+import { errorResponses, sendError } from '../schemas/common.ts'
+import { queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.ts'
 
 const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
   const { purchases } = fastify.sale

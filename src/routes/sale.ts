@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ItemsQuery, ItemsReply, SaleReply } from '../schemas/sale.js'
-import { errorResponses, sendError } from '../schemas/common.js'
-import { itemImageUrl, itemName } from '../repositories/sales.js'
-import { unlessAnswered } from './buyer-protocol.js'
+import { ItemsQuery, ItemsReply, SaleReply } from '../schemas/sale.ts'
+import { errorResponses, sendError } from '../schemas/common.ts'
+import { itemImageUrl, itemName } from '../repositories/sales.ts'
+import { unlessAnswered } from './buyer-protocol.ts'
 
 /** Reading the sale when there is none is a missing resource (404), not a conflict. */
 const NO_SALE = { status: 404 }

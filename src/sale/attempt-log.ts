@@ -1,10 +1,10 @@
 import { hostname } from 'node:os'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { insertAttempts, insertDeadLetter, isDataError, MAX_TEXT, type AttemptRow } from '../repositories/attempts.js'
-import type { CheckoutResult } from '../plugins/metrics.js'
-import { SETTLED_AFTER_MS, type Sale, type SaleCatalog } from './catalog.js'
-import type { SaleContext } from './context.js'
-import { ATTEMPT_GROUP } from './keys.js'
+import { insertAttempts, insertDeadLetter, isDataError, MAX_TEXT, type AttemptRow } from '../repositories/attempts.ts'
+import type { CheckoutResult } from '../plugins/metrics.ts'
+import { SETTLED_AFTER_MS, type Sale, type SaleCatalog } from './catalog.ts'
+import type { SaleContext } from './context.ts'
+import { ATTEMPT_GROUP } from './keys.ts'
 
 /** Entries pending this long belong to a consumer that died: another instance takes them over. */
 const CLAIM_IDLE_MS = 30_000
@@ -41,17 +41,20 @@ export class AttemptLog {
   private readonly lastVisit = new Map<number, number>()
   private draining: Promise<number> | undefined
 
-  constructor(
-    private readonly ctx: SaleContext,
-    private readonly catalog: SaleCatalog,
-  ) {}
+  private readonly ctx: SaleContext
+  private readonly catalog: SaleCatalog
+
+  constructor (ctx: SaleContext, catalog: SaleCatalog) {
+    this.ctx = ctx
+    this.catalog = catalog
+  }
 
   /**
    * Records an attempt that did not go through the checkout script. `key` is the code the
    * script was given when the attempt failed on its way to Redis: should Redis run it after
    * all, its stream entry and this record are one attempt.
    */
-  record(saleId: number | null, userId: string | null, itemId: number | null, result: CheckoutResult, key?: string): void {
+  record (saleId: number | null, userId: string | null, itemId: number | null, result: CheckoutResult, key?: string): void {
     if (this.buffer.length >= this.ctx.config.ATTEMPT_BUFFER_MAX) {
       this.ctx.meters.attemptsDropped.inc()
       return
@@ -70,7 +73,7 @@ export class AttemptLog {
   }
 
   /** Attempts held in this process, not yet in Postgres. */
-  get buffered(): number {
+  get buffered (): number {
     return this.buffer.length
   }
 
@@ -79,7 +82,7 @@ export class AttemptLog {
    * queue behind one another, so a caller's drain covers everything recorded before it. Rejects
    * when a source failed, after every other source had its turn.
    */
-  drain(): Promise<number> {
+  drain (): Promise<number> {
     const previous = this.draining
     const run = (async () => {
       await previous?.catch(() => {})
@@ -89,7 +92,7 @@ export class AttemptLog {
     return run
   }
 
-  private async drainAll(): Promise<number> {
+  private async drainAll (): Promise<number> {
     let total = 0
     for (;;) {
       const failures: unknown[] = []
@@ -118,7 +121,7 @@ export class AttemptLog {
    * new attempts, so their streams are looked at every few seconds (for entries left pending
    * by a consumer that died), not ten times a second.
    */
-  private due(sale: Sale): boolean {
+  private due (sale: Sale): boolean {
     const now = Date.now()
     if (sale.endsAt > now - SETTLED_AFTER_MS || this.retry.has(sale.keys.log)) return true
     if (now - (this.lastVisit.get(sale.id) ?? 0) < OLD_STREAM_INTERVAL_MS) return false
@@ -127,14 +130,14 @@ export class AttemptLog {
   }
 
   /** Attempts recorded but not yet persisted: the in-process buffer plus every stream. */
-  async backlog(): Promise<number> {
+  async backlog (): Promise<number> {
     const { redis, meters } = this.ctx
     let n = this.buffer.length
     for (const sale of this.catalog.all()) n += await meters.redis('xlen', () => redis.xlen(sale.keys.log))
     return n
   }
 
-  private async flushBuffer(): Promise<number> {
+  private async flushBuffer (): Promise<number> {
     if (this.buffer.length === 0) return 0
     const batch = this.buffer.slice(0, this.ctx.config.ATTEMPT_BATCH_SIZE)
     await this.store(batch, IN_PROCESS, (row) => row)
@@ -142,7 +145,7 @@ export class AttemptLog {
     return batch.length
   }
 
-  private async drainStream(sale: Sale): Promise<number> {
+  private async drainStream (sale: Sale): Promise<number> {
     const { redis, meters, config } = this.ctx
     const key = sale.keys.log
     let entries: StreamEntry[]
@@ -183,7 +186,7 @@ export class AttemptLog {
     return entries.length
   }
 
-  private async read(sale: Sale): Promise<StreamEntry[]> {
+  private async read (sale: Sale): Promise<StreamEntry[]> {
     const { redis, meters, config } = this.ctx
     const key = sale.keys.log
     const count = config.ATTEMPT_BATCH_SIZE
@@ -207,7 +210,7 @@ export class AttemptLog {
    * each refused row is alone, and that row becomes a dead letter; any other failure (Postgres
    * unreachable, say) is thrown, and the batch is tried again later.
    */
-  private async store(rows: AttemptRow[], source: string, rawOf: (row: AttemptRow) => unknown): Promise<void> {
+  private async store (rows: AttemptRow[], source: string, rawOf: (row: AttemptRow) => unknown): Promise<void> {
     if (rows.length === 0) return
     const { meters, sql } = this.ctx
     try {
@@ -223,7 +226,7 @@ export class AttemptLog {
     }
   }
 
-  private async deadLetter(row: Unreadable, source: string): Promise<void> {
+  private async deadLetter (row: Unreadable, source: string): Promise<void> {
     const { meters, sql, log } = this.ctx
     const raw = Buffer.from(JSON.stringify(row.raw))
     await meters.db('attempts_dead_letter', () => insertDeadLetter(sql, { attempt_key: row.attempt_key, source, raw, reason: row.reason }))
@@ -232,7 +235,7 @@ export class AttemptLog {
   }
 }
 
-function reasonOf(err: unknown): string {
+function reasonOf (err: unknown): string {
   const { code, message } = err as { code?: string; message?: string }
   return code ? `${code}: ${message}` : String(message ?? err)
 }
@@ -242,7 +245,7 @@ function reasonOf(err: unknown): string {
  * the key is the reservation's code when the result is a success. An entry that does not read
  * as one (written by something else, or damaged) is returned as it is, to be kept raw.
  */
-function toRow(saleId: number, streamId: string, fields: string[]): AttemptRow | Unreadable {
+function toRow (saleId: number, streamId: string, fields: string[]): AttemptRow | Unreadable {
   const value = fields[0] === 'a' && fields.length === 2 ? fields[1]! : undefined
   const parts = value?.split('|')
   const fallbackKey = `${saleId}:${streamId}`

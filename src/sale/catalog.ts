@@ -1,7 +1,7 @@
-import type { NewSale, SaleRow } from '../repositories/sales.js'
-import { createSale, recentSale, recentSales, soldCounts } from '../repositories/sales.js'
-import type { SaleContext } from './context.js'
-import { saleKeys, type SaleKeys } from './keys.js'
+import type { NewSale, SaleRow } from '../repositories/sales.ts'
+import { createSale, recentSale, recentSales, soldCounts } from '../repositories/sales.ts'
+import type { SaleContext } from './context.ts'
+import { saleKeys, type SaleKeys } from './keys.ts'
 
 export interface Sale {
   readonly id: number
@@ -36,17 +36,23 @@ export class SaleCatalog {
   /** Slots found taken or blocked by another sale, and when: asked again after a minute. */
   private readonly slotsChecked = new Map<number, number>()
 
-  constructor(private readonly ctx: SaleContext) {}
+  private readonly ctx: SaleContext
+  /** Sales upserted while a refresh's query runs, one map per refresh in flight. */
+  private readonly upserts = new Set<Map<string, SaleRow>>()
+
+  constructor (ctx: SaleContext) {
+    this.ctx = ctx
+  }
 
   /** The sale whose window contains `now` (at most one by construction). */
-  current(now = Date.now()): Sale | undefined {
+  current (now = Date.now()): Sale | undefined {
     const c = this.cur
     if (c !== undefined && now >= c.startsAt && now < c.endsAt) return c
     this.cur = this.sales.find((s) => now >= s.startsAt && now < s.endsAt)
     return this.cur
   }
 
-  get(id: number): Sale | undefined {
+  get (id: number): Sale | undefined {
     return this.sales.find((s) => s.id === id)
   }
 
@@ -54,7 +60,7 @@ export class SaleCatalog {
    * A sale of the retention window, from memory or else from Postgres (a sale another instance
    * created a moment ago); undefined when there is none.
    */
-  async find(id: number): Promise<Sale | undefined> {
+  async find (id: number): Promise<Sale | undefined> {
     const known = this.get(id)
     if (known || !Number.isSafeInteger(id)) return known
     const { meters, sql } = this.ctx
@@ -64,12 +70,12 @@ export class SaleCatalog {
     return this.get(id)
   }
 
-  all(): readonly Sale[] {
+  all (): readonly Sale[] {
     return this.sales
   }
 
   /** Creates a sale (operator or schedule), loads it into Redis, and returns it. */
-  async create(sale: NewSale): Promise<Sale | null> {
+  async create (sale: NewSale): Promise<Sale | null> {
     const { meters, sql } = this.ctx
     const created = await meters.db('sale_create', () => createSale(sql, sale))
     if (!created) return null
@@ -81,12 +87,22 @@ export class SaleCatalog {
   }
 
   /** Re-reads the catalog, schedules hourly sales when asked to, and keeps Redis in sync. */
-  async refresh(): Promise<void> {
+  async refresh (): Promise<void> {
     const { meters, sql, config } = this.ctx
     if (config.SALE_SCHEDULE === 'hourly') await this.scheduleHourly()
-    const rows = await meters.db('sales_recent', () => recentSales(sql, RETENTION_MS / 1000))
-    this.sales = rows.map((r) => this.toSale(r))
-    this.cur = undefined
+    // A sale created or changed here while the query runs may be missing from its snapshot: what
+    // upsert() records meanwhile is laid over the rows, so a sale answered 201 is never forgotten.
+    const meanwhile = new Map<string, SaleRow>()
+    this.upserts.add(meanwhile)
+    try {
+      const rows = await meters.db('sales_recent', () => recentSales(sql, RETENTION_MS / 1000))
+      const byId = new Map(rows.map((r) => [r.id, r]))
+      for (const row of meanwhile.values()) byId.set(row.id, row)
+      this.sales = [...byId.values()].map((r) => this.toSale(r)).sort((a, b) => a.startsAt - b.startsAt)
+      this.cur = undefined
+    } finally {
+      this.upserts.delete(meanwhile)
+    }
     await this.syncAll()
   }
 
@@ -95,12 +111,12 @@ export class SaleCatalog {
    * any that Redis lost. Older sales are left alone: their reservations can no longer be bought,
    * and their purchases are answered from Postgres.
    */
-  async syncAll(): Promise<void> {
+  async syncAll (): Promise<void> {
     const since = Date.now() - SETTLED_AFTER_MS
     for (const sale of this.sales) if (sale.endsAt > since) await this.ensureLoaded(sale)
   }
 
-  async ensureLoaded(sale: Sale): Promise<void> {
+  async ensureLoaded (sale: Sale): Promise<void> {
     const { scripts, meters, sql } = this.ctx
     const window = {
       startsAt: sale.startsAt,
@@ -119,7 +135,7 @@ export class SaleCatalog {
   }
 
   /** Makes sure the current and the next hour each have their sale, created ahead of time. */
-  private async scheduleHourly(): Promise<void> {
+  private async scheduleHourly (): Promise<void> {
     const { config } = this.ctx
     const now = Date.now()
     const hour = Math.floor(now / HOUR) * HOUR
@@ -139,13 +155,14 @@ export class SaleCatalog {
     }
   }
 
-  private upsert(row: SaleRow) {
+  private upsert (row: SaleRow) {
+    for (const meanwhile of this.upserts) meanwhile.set(row.id, row)
     const sale = this.toSale(row)
     this.sales = [...this.sales.filter((s) => s.id !== sale.id), sale].sort((a, b) => a.startsAt - b.startsAt)
     this.cur = undefined
   }
 
-  private toSale(row: SaleRow): Sale {
+  private toSale (row: SaleRow): Sale {
     const id = Number(row.id)
     return {
       id,

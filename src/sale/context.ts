@@ -1,10 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from 'postgres'
-import type { Config } from '../config.js'
-import type { Meters } from '../plugins/metrics.js'
-import type { Locks } from '../plugins/redlock.js'
+import type { Config } from '../config.ts'
+import type { Meters } from '../plugins/metrics.ts'
+import type { Locks } from '../plugins/redlock.ts'
 import type { Redis } from 'ioredis'
-import type { SaleScripts } from './scripts.js'
+import type { SaleScripts } from './scripts.ts'
 
 /** What the sale domain needs from the app: its clients, configuration and meters. */
 export interface SaleContext {

@@ -17,7 +17,7 @@ export interface SaleKeys {
   readonly state: readonly [string, string, string, string, string]
 }
 
-export function saleKeys(prefix: string, saleId: number, token: string): SaleKeys {
+export function saleKeys (prefix: string, saleId: number, token: string): SaleKeys {
   // Sales created before tokens existed keep the keys they had.
   const tag = token ? `${prefix}:{${prefix}:${saleId}.${token}}` : `${prefix}:{${prefix}:${saleId}}`
   const meta = `${tag}:meta`
@@ -29,16 +29,16 @@ export function saleKeys(prefix: string, saleId: number, token: string): SaleKey
 }
 
 /** Where @fastify/rate-limit counts requests per address on the other buyer routes. */
-export function routeRateKeyPrefix(prefix: string): string {
+export function routeRateKeyPrefix (prefix: string): string {
   return `${prefix}:ratelimit:`
 }
 
 /** Checkout rate counters, in the sale's slot so the checkout script can count them. */
-export function rateKeys(keys: SaleKeys, ip: string, user: string): [ip: string, user: string] {
+export function rateKeys (keys: SaleKeys, ip: string, user: string): [ip: string, user: string] {
   return [`${keys.tag}:ratelimit:ip:${ip}`, `${keys.tag}:ratelimit:user:${user}`]
 }
 
-export function lockResource(prefix: string, saleId: number, code: string): string {
+export function lockResource (prefix: string, saleId: number, code: string): string {
   return `${prefix}:{${prefix}:${saleId}}:lock:${code}`
 }
 
@@ -51,6 +51,6 @@ export const ATTEMPT_GROUP = 'attempt-log'
  */
 export const CODE_PATTERN = '^[1-9][0-9]{0,15}-[0-9a-f]{32}$'
 
-export function saleIdOfCode(code: string): number {
+export function saleIdOfCode (code: string): number {
   return Number(code.slice(0, code.indexOf('-')))
 }

@@ -1,9 +1,9 @@
-import { LockBusyError } from '../plugins/redlock.js'
-import { insertPurchase, purchaseByCode } from '../repositories/purchases.js'
-import { UnavailableError } from '../errors.js'
-import type { Sale, SaleCatalog } from './catalog.js'
-import type { SaleContext } from './context.js'
-import { lockResource, saleIdOfCode } from './keys.js'
+import { LockBusyError } from '../plugins/redlock.ts'
+import { insertPurchase, purchaseByCode } from '../repositories/purchases.ts'
+import { UnavailableError } from '../errors.ts'
+import type { Sale, SaleCatalog } from './catalog.ts'
+import type { SaleContext } from './context.ts'
+import { lockResource, saleIdOfCode } from './keys.ts'
 
 export type PurchaseOutcome =
   | { result: 'success' | 'replay'; purchaseId: string; saleId: number; itemId: number; userId: string }
@@ -15,10 +15,13 @@ export type PurchaseOutcome =
  * same purchase is answered again); the unique code in Postgres is the last line of defence.
  */
 export class Purchases {
-  constructor(
-    private readonly ctx: SaleContext,
-    private readonly catalog: SaleCatalog,
-  ) {}
+  private readonly ctx: SaleContext
+  private readonly catalog: SaleCatalog
+
+  constructor (ctx: SaleContext, catalog: SaleCatalog) {
+    this.ctx = ctx
+    this.catalog = catalog
+  }
 
   /**
    * `waiting` says whether the buyer still waits for the answer. Past the request's deadline they
@@ -26,7 +29,7 @@ export class Purchases {
    * while its buyer can still be told (an insert already in flight at the deadline is the one
    * exception; a retry then answers its purchase_id).
    */
-  async purchase(code: string, waiting: () => boolean): Promise<PurchaseOutcome> {
+  async purchase (code: string, waiting: () => boolean): Promise<PurchaseOutcome> {
     const outcome = await this.decide(code, waiting).catch((err) => {
       this.ctx.meters.purchase.error.inc()
       throw err
@@ -35,7 +38,7 @@ export class Purchases {
     return outcome
   }
 
-  private async decide(code: string, waiting: () => boolean): Promise<PurchaseOutcome> {
+  private async decide (code: string, waiting: () => boolean): Promise<PurchaseOutcome> {
     const { locks, config } = this.ctx
     const saleId = saleIdOfCode(code)
     const sale = await this.catalog.find(saleId)
@@ -51,14 +54,14 @@ export class Purchases {
     }
   }
 
-  private async fromPostgres(code: string): Promise<PurchaseOutcome> {
+  private async fromPostgres (code: string): Promise<PurchaseOutcome> {
     const { meters, sql } = this.ctx
     const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
     if (!row) return { result: 'code_not_found' }
     return { result: 'replay', purchaseId: row.id, saleId: row.sale_id, itemId: row.item_id, userId: row.user_id }
   }
 
-  private async commit(code: string, sale: Sale, signal: AbortSignal, waiting: () => boolean): Promise<PurchaseOutcome> {
+  private async commit (code: string, sale: Sale, signal: AbortSignal, waiting: () => boolean): Promise<PurchaseOutcome> {
     const { scripts, meters, sql, config } = this.ctx
     if (!waiting()) throw new UnavailableError('deadline')
     const saleId = sale.id
@@ -110,7 +113,7 @@ export class Purchases {
    * purchase, else back to stock (too late) or reserved again (still in time).
    * Returns false when another request holds the lock (it will settle the reservation itself).
    */
-  async settleStuck(sale: Sale, code: string): Promise<boolean> {
+  async settleStuck (sale: Sale, code: string): Promise<boolean> {
     const { locks, meters, sql, config } = this.ctx
     try {
       await locks.withLock('settle', lockResource(config.REDIS_KEY_PREFIX, sale.id, code), async (signal) => {
@@ -126,7 +129,7 @@ export class Purchases {
     }
   }
 
-  private async settle(code: string, sale: Sale, purchaseId: string | null): Promise<string> {
+  private async settle (code: string, sale: Sale, purchaseId: string | null): Promise<string> {
     const { scripts, meters } = this.ctx
     const [before, after] = await meters.redis('purchase_settle', () =>
       scripts.purchaseSettle(sale.keys, code, purchaseId))

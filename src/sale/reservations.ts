@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import type { CheckoutResult } from '../plugins/metrics.js'
-import { UnavailableError } from '../errors.js'
-import type { AttemptLog } from './attempt-log.js'
-import type { Sale, SaleCatalog } from './catalog.js'
-import type { SaleContext } from './context.js'
-import type { CheckoutLimits } from './scripts.js'
+import type { CheckoutResult } from '../plugins/metrics.ts'
+import { UnavailableError } from '../errors.ts'
+import type { AttemptLog } from './attempt-log.ts'
+import type { Sale, SaleCatalog } from './catalog.ts'
+import type { SaleContext } from './context.ts'
+import type { CheckoutLimits } from './scripts.ts'
 
 export type CheckoutOutcome =
   | { result: 'success'; sale: Sale; code: string; expiresAt: number }
@@ -23,7 +23,7 @@ export class Reservations {
   private readonly attempts: AttemptLog
   private readonly limits: CheckoutLimits
 
-  constructor(ctx: SaleContext, catalog: SaleCatalog, attempts: AttemptLog) {
+  constructor (ctx: SaleContext, catalog: SaleCatalog, attempts: AttemptLog) {
     this.ctx = ctx
     this.catalog = catalog
     this.attempts = attempts
@@ -37,7 +37,7 @@ export class Reservations {
    * left), and a reservation the script made anyway (Redis hung, then ran it) is released right
    * behind it. Either way the attempt is one row: the error the buyer was answered.
    */
-  async checkout(itemId: number, userId: string, ip: string, waiting: () => boolean): Promise<CheckoutOutcome> {
+  async checkout (itemId: number, userId: string, ip: string, waiting: () => boolean): Promise<CheckoutOutcome> {
     const { scripts, meters } = this.ctx
     const sale = this.catalog.current()
     if (sale === undefined) {
@@ -67,16 +67,16 @@ export class Reservations {
    * Sent on the checkout's own connection, so Redis runs it after that checkout if it runs it at
    * all. When it cannot be sent either, the reservation (if any) expires with its ttl.
    */
-  private cancel(sale: Sale, code: string): void {
+  private cancel (sale: Sale, code: string): void {
     const { scripts, meters } = this.ctx
     meters.redis('checkout_cancel', () => scripts.checkoutCancel(sale.keys, code)).then(
       (released) => meters.cancelled.inc(released),
-      () => {},
+      () => {}
     )
   }
 
   /** Records and counts a checkout refused as invalid before it could reach the script. */
-  invalid(userId: string | null, itemId: number | null): void {
+  invalid (userId: string | null, itemId: number | null): void {
     this.attempts.record(this.catalog.current()?.id ?? null, userId, itemId, 'invalid')
     this.ctx.meters.checkout.invalid.inc()
   }
@@ -85,7 +85,7 @@ export class Reservations {
    * One sweep of every sale that can still hold reservations. Returns the number of
    * reservations expired and the committing ones whose committer vanished, by sale.
    */
-  async sweep(): Promise<{ expired: number; stuck: { sale: Sale; code: string }[] }> {
+  async sweep (): Promise<{ expired: number; stuck: { sale: Sale; code: string }[] }> {
     const { scripts, meters, config } = this.ctx
     const now = Date.now()
     let expired = 0

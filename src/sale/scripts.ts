@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Redis } from 'ioredis'
-import { ROOT } from '../paths.js'
-import { ATTEMPT_GROUP, rateKeys, type SaleKeys } from './keys.js'
+import { ROOT } from '../paths.ts'
+import { ATTEMPT_GROUP, rateKeys, type SaleKeys } from './keys.ts'
 
 const read = (file: string) => readFileSync(join(ROOT, 'lua', file), 'utf8')
 const PRELUDE = read('prelude.lua')
@@ -11,7 +11,7 @@ const PRELUDE = read('prelude.lua')
  * A script of lua/, with the prelude prepended. Its number of keys is the one its header
  * declares: the highest `KEYS[n]` the opening comment names.
  */
-function script(file: string): { numberOfKeys: number; lua: string } {
+function script (file: string): { numberOfKeys: number; lua: string } {
   const body = read(file)
   const header = /^(?:--.*\n)+/.exec(body)?.[0] ?? ''
   const numberOfKeys = Math.max(0, ...[...header.matchAll(/KEYS\[(\d+)\]/g)].map((m) => Number(m[1])))
@@ -73,7 +73,7 @@ const windowArgs = (w: SaleWindow): Arg[] => [w.startsAt, w.endsAt, w.perUserLim
  * Registers the scripts on a client with defineCommand (EVALSHA, with the NOSCRIPT fallback)
  * and returns their typed wrappers.
  */
-export function saleScripts(redis: Redis): SaleScripts {
+export function saleScripts (redis: Redis): SaleScripts {
   for (const [name, definition] of Object.entries(SCRIPTS)) redis.defineCommand(name, definition)
   const r = redis as unknown as Commands
   return {
@@ -85,7 +85,7 @@ export function saleScripts(redis: Redis): SaleScripts {
       r.purchaseSettle(...k.state, code, purchaseId === null ? 'unsold' : 'sold', purchaseId ?? '') as Promise<[string, string]>,
     sweep: (k, limit, leaseMs) => r.sweep(...k.state, limit, leaseMs) as Promise<[number, number, ...string[]]>,
     saleSync: (k, w) => r.saleSync(...k.state, ...windowArgs(w)) as Promise<number>,
-    saleLoad(k, w, items, stockPerItem, sold) {
+    saleLoad (k, w, items, stockPerItem, sold) {
       const args: Arg[] = [...windowArgs(w), items, stockPerItem, ATTEMPT_GROUP, sold.byItem.length]
       for (const s of sold.byItem) args.push(s.item_id, s.n)
       for (const s of sold.byUser) args.push(s.user_id, s.n)

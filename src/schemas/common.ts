@@ -1,20 +1,20 @@
 import { Type, type TSchema } from '@sinclair/typebox'
 import type { FastifyReply } from 'fastify'
-import { ERRORS, RETRY_AFTER_SECONDS, type ErrorCode } from '../errors.js'
+import { ERRORS, RETRY_AFTER_SECONDS, type ErrorCode } from '../errors.ts'
 
 export const ErrorBody = Type.Object(
   {
     error: Type.String({ description: 'stable error code' }),
     message: Type.String({ description: 'human-readable explanation' }),
   },
-  { $id: 'ErrorBody', additionalProperties: false },
+  { $id: 'ErrorBody', additionalProperties: false }
 )
 
 /**
  * Response schemas for the given error codes, grouped by their HTTP status; a number adds a
  * status whose code is answered with another status on this route (see `sendError`).
  */
-export function errorResponses(...codes: (ErrorCode | number)[]): Record<number, TSchema> {
+export function errorResponses (...codes: (ErrorCode | number)[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {}
   for (const code of [...codes, 'internal_error', 'unavailable'] as const) {
     out[typeof code === 'number' ? code : ERRORS[code].status] = Type.Ref(ErrorBody)
@@ -31,7 +31,7 @@ export interface ErrorOptions {
 }
 
 /** Sends an error body for a stable code; 429 and 503 carry Retry-After. */
-export function sendError(reply: FastifyReply, code: ErrorCode, options: ErrorOptions = {}) {
+export function sendError (reply: FastifyReply, code: ErrorCode, options: ErrorOptions = {}) {
   const status = options.status ?? ERRORS[code].status
   if (status === 429 || status === 503) reply.header('retry-after', options.retryAfter ?? RETRY_AFTER_SECONDS)
   return reply.code(status).send({ error: code, message: options.message ?? ERRORS[code].message })

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
-import { CODE_PATTERN } from '../sale/keys.js'
-import { DecimalId, UserId } from './common.js'
+import { CODE_PATTERN } from '../sale/keys.ts'
+import { DecimalId, UserId } from './common.ts'
 
 const Timestamp = Type.String({ format: 'date-time' })
 
@@ -52,7 +52,7 @@ export const ItemsReply = Type.Object({
       image_url: Type.String(),
       stock: Type.Integer(),
       available: Type.Integer(),
-    }),
+    })
   ),
 })
 
@@ -65,7 +65,7 @@ export const CreateSaleBody = Type.Object(
     starts_at: Type.Optional(Timestamp),
     ends_at: Type.Optional(Timestamp),
   },
-  { additionalProperties: false },
+  { additionalProperties: false }
 )
 export const CreateSaleReply = Type.Object({
   sale_id: Type.Integer(),

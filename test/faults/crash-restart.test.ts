@@ -1,8 +1,8 @@
 import t from 'tap'
-import { testDatabase } from '../helpers/services.js'
+import { testDatabase } from '../helpers/services.ts'
 import {
   createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, type Reply, keysOfSale,
-} from '../helpers/fault-processes.js'
+} from '../helpers/fault-processes.ts'
 
 const UNITS = 300
 const KILL_AFTER = 80
@@ -14,8 +14,11 @@ t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sol
   const proxy = await startProxy(t, proxyTarget(dbUrl))
   proxy.latencyMs = 5
   const env = {
-    DATABASE_URL: viaProxy(dbUrl, proxy), REDIS_URL: redis.url,
-    COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100', SALE_REFRESH_MS: '200',
+    DATABASE_URL: viaProxy(dbUrl, proxy),
+    REDIS_URL: redis.url,
+    COMMIT_LEASE_MS: '1000',
+    SWEEP_INTERVAL_MS: '100',
+    SALE_REFRESH_MS: '200',
   }
 
   const first = await startService(t, env)

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
-import { ensureLocalServices, type LocalOptions } from '../../src/local-services.js'
-import { ROOT } from '../../src/paths.js'
-import { ADMIN, createSale, httpClient, waitFor, type Exit } from '../helpers/fault-processes.js'
-import { alive, killAll } from '../helpers/processes.js'
-import { freePort } from '../helpers/services.js'
+import { ensureLocalServices, type LocalOptions } from '../../src/local-services.ts'
+import { ROOT } from '../../src/paths.ts'
+import { ADMIN, createSale, httpClient, waitFor, type Exit } from '../helpers/fault-processes.ts'
+import { alive, killAll } from '../helpers/processes.ts'
+import { freePort } from '../helpers/services.ts'
 
 /**
  * The embedded mode end to end: the service starts its own Postgres and redis-server, takes
@@ -26,17 +26,24 @@ interface Embedded {
   exited: Promise<Exit>
 }
 
-async function startEmbedded(t: Test, local: LocalOptions, ownGroup: boolean): Promise<Embedded> {
+async function startEmbedded (t: Test, local: LocalOptions, ownGroup: boolean): Promise<Embedded> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/embedded-server.ts'], {
+  const child = spawn(process.execPath, ['test/helpers/embedded-server.ts'], {
     cwd: ROOT,
     // Its own process group, as a terminal gives the job in its foreground.
     detached: ownGroup,
     env: {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info', SALE_SCHEDULE: 'off',
-      ADMIN_TOKEN: ADMIN, HOST: '127.0.0.1', PORT: String(port),
-      TEST_DATA_DIR: local.dataDir!, TEST_NOTHING_PORT: String(local.postgresPort),
-      TEST_EMBEDDED_POSTGRES_PORT: String(local.embeddedPostgresPort), TEST_OWN_REDIS_PORT: String(local.ownRedisPort),
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      LOG_LEVEL: 'info',
+      SALE_SCHEDULE: 'off',
+      ADMIN_TOKEN: ADMIN,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      TEST_DATA_DIR: local.dataDir!,
+      TEST_NOTHING_PORT: String(local.postgresPort),
+      TEST_EMBEDDED_POSTGRES_PORT: String(local.embeddedPostgresPort),
+      TEST_OWN_REDIS_PORT: String(local.ownRedisPort),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -64,7 +71,7 @@ async function startEmbedded(t: Test, local: LocalOptions, ownGroup: boolean): P
   return { pid: child.pid!, base, pids, output: () => out, exited }
 }
 
-async function attemptsIn(local: LocalOptions): Promise<number> {
+async function attemptsIn (local: LocalOptions): Promise<number> {
   const again = await ensureLocalServices({}, { ...local, log: () => {} })
   const sql = postgres(again.overrides.DATABASE_URL!, { max: 1, onnotice: () => {} })
   try {

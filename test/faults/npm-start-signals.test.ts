@@ -1,18 +1,14 @@
 import t, { type Test } from 'tap'
-import { execFile, spawn } from 'node:child_process'
-import { promisify } from 'node:util'
-import { ROOT } from '../../src/paths.js'
-import { ADMIN, startRedis, waitFor, type Exit } from '../helpers/fault-processes.js'
-import { alive, killAll } from '../helpers/processes.js'
-import { freePort, testDatabase } from '../helpers/services.js'
+import { spawn } from 'node:child_process'
+import { ROOT } from '../../src/paths.ts'
+import { ADMIN, startRedis, waitFor, type Exit } from '../helpers/fault-processes.ts'
+import { alive, killAll } from '../helpers/processes.ts'
+import { freePort, testDatabase } from '../helpers/services.ts'
 
 /**
  * `npm start` as people stop it. npm runs the script through `sh -c` and forwards SIGTERM and
  * SIGINT to its child: the service must get them itself, and must not outlive npm.
  */
-
-// npm start builds first; the tests build once and skip that step.
-await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT })
 
 interface NpmStart {
   npm: number
@@ -22,7 +18,7 @@ interface NpmStart {
   exited: Promise<Exit>
 }
 
-async function npmStart(t: Test, ownGroup: boolean): Promise<NpmStart> {
+async function npmStart (t: Test, ownGroup: boolean): Promise<NpmStart> {
   const { url } = await testDatabase(t)
   const redis = await startRedis(t)
   const port = await freePort()
@@ -30,8 +26,15 @@ async function npmStart(t: Test, ownGroup: boolean): Promise<NpmStart> {
     cwd: ROOT,
     detached: ownGroup,
     env: {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'info', SALE_SCHEDULE: 'off',
-      ADMIN_TOKEN: ADMIN, HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: url, REDIS_URL: redis.url,
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      LOG_LEVEL: 'info',
+      SALE_SCHEDULE: 'off',
+      ADMIN_TOKEN: ADMIN,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATABASE_URL: url,
+      REDIS_URL: redis.url,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -43,7 +46,7 @@ async function npmStart(t: Test, ownGroup: boolean): Promise<NpmStart> {
     gone = true
     resolve({ code, signal })
   }))
-  let service: number | undefined
+  let service: number | undefined // eslint-disable-line prefer-const -- the teardown above reads it
   t.teardown(async () => {
     if (!gone) child.kill('SIGKILL')
     await exited

@@ -1,16 +1,19 @@
 import t from 'tap'
-import { testDatabase } from '../helpers/services.js'
+import { testDatabase } from '../helpers/services.ts'
 import {
   createSale, httpClient, proxyTarget, startProxy, startRedis, startService, viaProxy, waitFor,
-} from '../helpers/fault-processes.js'
+} from '../helpers/fault-processes.ts'
 
 t.test('Postgres outage: checkout goes on, purchase 503, no attempt lost, catch-up after', async (t) => {
   const { url: dbUrl, sql } = await testDatabase(t)
   const redis = await startRedis(t)
   const proxy = await startProxy(t, proxyTarget(dbUrl))
   const service = await startService(t, {
-    DATABASE_URL: viaProxy(dbUrl, proxy), REDIS_URL: redis.url,
-    SALE_REFRESH_MS: '200', COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100',
+    DATABASE_URL: viaProxy(dbUrl, proxy),
+    REDIS_URL: redis.url,
+    SALE_REFRESH_MS: '200',
+    COMMIT_LEASE_MS: '1000',
+    SWEEP_INTERVAL_MS: '100',
   })
   const call = httpClient(t, service.base)
   const hasHealth = (await call('GET', '/health')).status !== 404
@@ -75,7 +78,7 @@ t.test('Postgres outage: checkout goes on, purchase 503, no attempt lost, catch-
   t.equal((await service.stop('SIGTERM')).code, 0, 'shuts down cleanly')
 })
 
-function countBy(xs: number[]) {
+function countBy (xs: number[]) {
   const out: Record<number, number> = {}
   for (const x of xs) out[x] = (out[x] ?? 0) + 1
   return out

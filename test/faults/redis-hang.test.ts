@@ -1,8 +1,8 @@
 import t from 'tap'
-import { testDatabase } from '../helpers/services.js'
+import { testDatabase } from '../helpers/services.ts'
 import {
   createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, keysOfSale,
-} from '../helpers/fault-processes.js'
+} from '../helpers/fault-processes.ts'
 
 const BOUND_MS = 1_000
 

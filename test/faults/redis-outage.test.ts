@@ -1,6 +1,6 @@
 import t from 'tap'
-import { testDatabase } from '../helpers/services.js'
-import { createSale, httpClient, startRedis, startService, waitFor } from '../helpers/fault-processes.js'
+import { testDatabase } from '../helpers/services.ts'
+import { createSale, httpClient, startRedis, startService, waitFor } from '../helpers/fault-processes.ts'
 
 t.test('Redis outage: 503 at once, /health 503, recovery on its own', async (t) => {
   const { url: dbUrl, sql } = await testDatabase(t)

@@ -1,9 +1,9 @@
 import t from 'tap'
-import { testDatabase } from '../helpers/services.js'
+import { testDatabase } from '../helpers/services.ts'
 import {
   createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, keysOfSale,
-} from '../helpers/fault-processes.js'
-import { lockResource } from '../../src/sale/keys.js'
+} from '../helpers/fault-processes.ts'
+import { lockResource } from '../../src/sale/keys.ts'
 
 t.test('Redlock over 3 nodes: one down, purchases go on; two down, they fail fast', async (t) => {
   const { url: dbUrl, sql } = await testDatabase(t)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp } from '../helpers/app.js'
+import { buildTestApp } from '../helpers/app.ts'
 
 // Regression: Redlock defines its Lua commands on a client at its first lock. Were that client the
 // auto-pipelined main one, a pipeline opened by another command in the same tick would lack the
@@ -10,7 +10,7 @@ t.test('the first lock taken alongside other Redis commands does not crash the p
   const crashes: unknown[] = []
   const onCrash = (err: unknown) => crashes.push(err)
   process.prependListener('uncaughtException', onCrash)
-  t.teardown(() => void process.removeListener('uncaughtException', onCrash))
+  t.teardown(() => { process.removeListener('uncaughtException', onCrash) })
 
   const [pong, locked] = await Promise.allSettled([
     app.redis.ping(),

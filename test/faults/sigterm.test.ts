@@ -1,8 +1,8 @@
 import t from 'tap'
-import { testDatabase } from '../helpers/services.js'
+import { testDatabase } from '../helpers/services.ts'
 import {
   createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, keysOfSale,
-} from '../helpers/fault-processes.js'
+} from '../helpers/fault-processes.ts'
 
 const GRACE_MS = 8_000
 
@@ -11,7 +11,8 @@ t.test('SIGTERM under load: in-flight requests complete, attempt log drained, ex
   const redis = await startRedis(t)
   const proxy = await startProxy(t, proxyTarget(dbUrl))
   const service = await startService(t, {
-    DATABASE_URL: viaProxy(dbUrl, proxy), REDIS_URL: redis.url,
+    DATABASE_URL: viaProxy(dbUrl, proxy),
+    REDIS_URL: redis.url,
     SHUTDOWN_GRACE_MS: String(GRACE_MS),
     // Purchases are held in flight by a slow database on purpose: no deadline cuts them short.
     REQUEST_DEADLINE_MS: String(GRACE_MS),

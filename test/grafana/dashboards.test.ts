@@ -1,8 +1,8 @@
 import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { DASHBOARDS, render } from '../../grafana/src/dashboards.js'
-import { ROOT } from '../../src/paths.js'
+import { DASHBOARDS, render } from '../../grafana/src/dashboards.ts'
+import { ROOT } from '../../src/paths.ts'
 
 const DIR = join(ROOT, 'grafana', 'dashboards')
 

@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import type { Test } from 'tap'
-import { loadConfig, type Config } from '../../src/config.js'
-import { build } from '../../src/server.js'
-import { createTestDatabase, TEST_REDIS_URL, uniqueName } from './services.js'
+import { loadConfig, type Config } from '../../src/config.ts'
+import { build } from '../../src/server.ts'
+import { createTestDatabase, TEST_REDIS_URL, uniqueName } from './services.ts'
+import { setTimeout as delay } from 'node:timers/promises'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789'
 
@@ -24,7 +25,7 @@ export interface TestApp {
  * tears everything down when the test ends. Sales come only from the operator API unless
  * the overrides say otherwise; background loops are fast so tests poll briefly.
  */
-export async function buildTestApp(t: Test, overrides: Partial<Config> = {}): Promise<TestApp> {
+export async function buildTestApp (t: Test, overrides: Partial<Config> = {}): Promise<TestApp> {
   const db = await createTestDatabase()
   const config = loadConfig({}, {
     REDIS_URL: TEST_REDIS_URL,
@@ -55,7 +56,7 @@ export async function buildTestApp(t: Test, overrides: Partial<Config> = {}): Pr
     config,
     sql,
     redis,
-    async createSale(body) {
+    async createSale (body) {
       const res = await app.inject({
         method: 'POST',
         url: '/admin/sales',
@@ -69,12 +70,12 @@ export async function buildTestApp(t: Test, overrides: Partial<Config> = {}): Pr
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T> (check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await check()
     if (value) return value
     if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 25))
+    await delay(25)
   }
 }

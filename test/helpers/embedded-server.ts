@@ -1,4 +1,4 @@
-import { runService } from '../../src/run-service.js'
+import { runService } from '../../src/run-service.ts'
 
 /**
  * `npm start` as the embedded-mode tests run it: the same runService, but told where nothing

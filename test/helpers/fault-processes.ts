@@ -6,12 +6,12 @@ import { Redis } from 'ioredis'
 import { Agent, request } from 'undici'
 import type { Test } from 'tap'
 import type postgres from 'postgres'
-import { ROOT } from '../../src/paths.js'
-import { saleKeys, type SaleKeys } from '../../src/sale/keys.js'
-import { freePort } from './services.js'
+import { ROOT } from '../../src/paths.ts'
+import { saleKeys, type SaleKeys } from '../../src/sale/keys.ts'
+import { freePort } from './services.ts'
 
 /** Polls `check` until it returns a truthy value; fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T> (what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await check().catch(() => undefined)
@@ -37,7 +37,7 @@ export interface RedisNode {
 }
 
 /** A redis-server of the test's own on a free port, without persistence, gone at teardown. */
-export async function startRedis(t: Test): Promise<RedisNode> {
+export async function startRedis (t: Test): Promise<RedisNode> {
   const port = await freePort()
   let proc: ChildProcess | undefined
   const node: RedisNode = {
@@ -46,7 +46,7 @@ export async function startRedis(t: Test): Promise<RedisNode> {
     client: new Redis({
       port, host: '127.0.0.1', lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 50,
     }),
-    async start() {
+    async start () {
       proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
         stdio: 'ignore',
       })
@@ -55,9 +55,9 @@ export async function startRedis(t: Test): Promise<RedisNode> {
         return (await node.client.ping()) === 'PONG'
       })
     },
-    pause: () => void proc?.kill('SIGSTOP'),
-    resume: () => void proc?.kill('SIGCONT'),
-    async kill() {
+    pause: () => { proc?.kill('SIGSTOP') },
+    resume: () => { proc?.kill('SIGCONT') },
+    async kill () {
       if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
       proc.kill('SIGCONT')
       const exited = once(proc, 'exit')
@@ -89,7 +89,7 @@ export interface Proxy {
   release(): void
 }
 
-export async function startProxy(t: Test, target: { host: string; port: number }): Promise<Proxy> {
+export async function startProxy (t: Test, target: { host: string; port: number }): Promise<Proxy> {
   const sockets = new Set<Socket>()
   let server: Server | undefined
   let held: (() => void)[] | undefined
@@ -97,15 +97,15 @@ export async function startProxy(t: Test, target: { host: string; port: number }
   const proxy: Proxy = {
     port,
     latencyMs: 0,
-    hold() {
+    hold () {
       held ??= []
     },
-    release() {
+    release () {
       const pending = held ?? []
       held = undefined
       for (const send of pending) send()
     },
-    async restore() {
+    async restore () {
       if (server) return
       server = createServer((client) => {
         const upstream = connect(target.port, target.host)
@@ -119,7 +119,7 @@ export async function startProxy(t: Test, target: { host: string; port: number }
         client.on('error', drop).on('close', drop)
         upstream.on('error', drop).on('close', drop)
         client.on('data', (chunk) => {
-          const send = () => void upstream.write(chunk)
+          const send = () => { upstream.write(chunk) }
           if (held) held.push(send)
           else if (proxy.latencyMs === 0) send()
           else setTimeout(send, proxy.latencyMs)
@@ -129,7 +129,7 @@ export async function startProxy(t: Test, target: { host: string; port: number }
       server.listen(port, '127.0.0.1')
       await once(server, 'listening')
     },
-    async cut() {
+    async cut () {
       const s = server
       server = undefined
       if (!s) return
@@ -146,13 +146,13 @@ export async function startProxy(t: Test, target: { host: string; port: number }
 }
 
 /** The Postgres URL of `url`, but through the proxy. */
-export function viaProxy(url: string, proxy: Proxy): string {
+export function viaProxy (url: string, proxy: Proxy): string {
   const u = new URL(url)
   u.host = `127.0.0.1:${proxy.port}`
   return u.href
 }
 
-export function proxyTarget(url: string): { host: string; port: number } {
+export function proxyTarget (url: string): { host: string; port: number } {
   const u = new URL(url)
   return { host: u.hostname, port: Number(u.port || 5432) }
 }
@@ -177,16 +177,22 @@ export interface Service {
 export const ADMIN = 'fault-test-admin-token-0123456789'
 
 /**
- * Runs the service as a real process (`fault-server.ts` through tsx: the server of `npm start`) and
+ * Runs the service as a real process (`fault-server.ts` the server of `npm start`) and
  * waits until it answers HTTP. The environment is the given one on top of PATH and HOME only.
  */
-export async function startService(t: Test, env: Record<string, string>): Promise<Service> {
+export async function startService (t: Test, env: Record<string, string>): Promise<Service> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/fault-server.ts'], {
+  const child = spawn(process.execPath, ['test/helpers/fault-server.ts'], {
     cwd: ROOT,
     env: {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', SALE_SCHEDULE: 'off',
-      ADMIN_TOKEN: ADMIN, HOST: '127.0.0.1', PORT: String(port), ...env,
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      LOG_LEVEL: 'warn',
+      SALE_SCHEDULE: 'off',
+      ADMIN_TOKEN: ADMIN,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -204,8 +210,8 @@ export async function startService(t: Test, env: Record<string, string>): Promis
     base: `http://127.0.0.1:${port}`,
     output: () => out,
     exited,
-    signal: (s) => void (gone || child.kill(s)),
-    async stop(signal) {
+    signal: (s) => { if (!gone) child.kill(s) },
+    async stop (signal) {
       if (!gone) child.kill(signal)
       return exited
     },
@@ -237,7 +243,7 @@ export interface Reply {
 export type Call = (method: 'GET' | 'POST', path: string, options?: { headers?: Record<string, string>; body?: string }) => Promise<Reply>
 
 /** A small HTTP client over a keep-alive pool of the test's own, closed at teardown. */
-export function httpClient(t: Test, base: string, connections = 64): Call {
+export function httpClient (t: Test, base: string, connections = 64): Call {
   const agent = new Agent({ connections, pipelining: 1, headersTimeout: 60_000, bodyTimeout: 60_000 })
   t.teardown(() => agent.destroy())
   return async (method, path, options = {}) => {
@@ -253,7 +259,7 @@ export function httpClient(t: Test, base: string, connections = 64): Call {
 }
 
 /** Creates a sale that starts now through the operator API of a running service. */
-export async function createSale(call: Call, body: Record<string, unknown>): Promise<number> {
+export async function createSale (call: Call, body: Record<string, unknown>): Promise<number> {
   const res = await call('POST', '/admin/sales', {
     headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
@@ -263,14 +269,14 @@ export async function createSale(call: Call, body: Record<string, unknown>): Pro
 }
 
 /** Counts reservation states of a sale in Redis: R reserved, C committing, S sold, X expired. */
-export async function reservationStates(redis: Redis, resKey: string) {
+export async function reservationStates (redis: Redis, resKey: string) {
   const all = await redis.hvals(resKey)
   const count = (s: string) => all.filter((v) => v.startsWith(`${s}|`)).length
   return { R: count('R'), C: count('C'), S: count('S'), X: count('X') }
 }
 
 /** The Redis keys of a sale under the service's default prefix, with the token Postgres gave it. */
-export async function keysOfSale(sql: postgres.Sql, saleId: number, prefix = 'fs'): Promise<SaleKeys> {
+export async function keysOfSale (sql: postgres.Sql, saleId: number, prefix = 'fs'): Promise<SaleKeys> {
   const [row] = await sql<{ token: string }[]>`SELECT token FROM sales WHERE id = ${saleId}`
   if (!row) throw new Error(`no sale ${saleId}`)
   return saleKeys(prefix, saleId, row.token)

@@ -1,5 +1,5 @@
-import { loadConfig, ConfigError } from '../../src/config.js'
-import { serve } from '../../src/server.js'
+import { loadConfig, ConfigError } from '../../src/config.ts'
+import { serve } from '../../src/server.ts'
 
 /**
  * The service process the fault tests run: configuration from the environment, then serve,

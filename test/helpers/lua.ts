@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis'
 import type { Test } from 'tap'
-import { saleScripts, type SaleScripts } from '../../src/sale/scripts.js'
-import { saleKeys, type SaleKeys } from '../../src/sale/keys.js'
-import { TEST_REDIS_URL, uniqueName } from './services.js'
-import { eventually } from './app.js'
+import { saleScripts, type SaleScripts } from '../../src/sale/scripts.ts'
+import { saleKeys, type SaleKeys } from '../../src/sale/keys.ts'
+import { TEST_REDIS_URL, uniqueName } from './services.ts'
+import { eventually } from './app.ts'
 
 /** Whose state the fixture's sale is (see lua/sale-sync.lua). */
 export const OWNER = '1.tok'
@@ -20,7 +20,7 @@ export interface LuaFixture {
 }
 
 /** The Lua scripts against real Redis under a key prefix of the test's own. */
-export async function luaFixture(t: Test): Promise<LuaFixture> {
+export async function luaFixture (t: Test): Promise<LuaFixture> {
   const prefix = uniqueName('lua').replace(/_/g, '-')
   const redis = new Redis(TEST_REDIS_URL)
   const scripts = saleScripts(redis)
@@ -34,7 +34,7 @@ export async function luaFixture(t: Test): Promise<LuaFixture> {
     redis,
     scripts,
     keys,
-    async load({ items, stock, limit = 10, ttlMs = 60_000, startIn = -1_000, endIn = 3_600_000, sold = [], users = [] }) {
+    async load ({ items, stock, limit = 10, ttlMs = 60_000, startIn = -1_000, endIn = 3_600_000, sold = [], users = [] }) {
       const now = Date.now()
       const window = { startsAt: now + startIn, endsAt: now + endIn, perUserLimit: limit, ttlMs, expireAt: now + 86_400_000, owner: OWNER }
       return scripts.saleLoad(keys, window, items, stock, {
@@ -42,11 +42,11 @@ export async function luaFixture(t: Test): Promise<LuaFixture> {
         byUser: users.map(([user, n]) => ({ user_id: user, n })),
       })
     },
-    async reservation(code) {
+    async reservation (code) {
       const v = await redis.hget(keys.res, code)
       return v === null ? null : v.split('|')
     },
-    async meta() {
+    async meta () {
       const m = await redis.hgetall(keys.meta)
       return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Number(v)]))
     },
@@ -54,13 +54,13 @@ export async function luaFixture(t: Test): Promise<LuaFixture> {
 }
 
 /** Waits until the Redis clock (the one the scripts use) has passed `ms`. */
-export async function untilRedisTime(f: LuaFixture, ms: number): Promise<void> {
+export async function untilRedisTime (f: LuaFixture, ms: number): Promise<void> {
   await eventually(async () => {
     const [sec, micro] = await f.redis.time()
     return Number(sec) * 1000 + Number(micro) / 1000 > ms
   })
 }
 
-export function checkout(f: LuaFixture, item: number, user: string, code: string, limits = { ip: 0, user: 0, windowMs: 1_000 }) {
+export function checkout (f: LuaFixture, item: number, user: string, code: string, limits = { ip: 0, user: 0, windowMs: 1_000 }) {
   return f.scripts.checkout(f.keys, '127.0.0.1', user, item, code, { ipMax: limits.ip, userMax: limits.user, windowMs: limits.windowMs })
 }

@@ -15,7 +15,7 @@ const PACKAGES = {
 export type OptionalTool = keyof typeof PACKAGES
 
 /** Whether `tool` is an executable file in a directory of the PATH (what `command -v` finds). */
-export function installed(tool: OptionalTool): boolean {
+export function installed (tool: OptionalTool): boolean {
   return (process.env.PATH ?? '').split(delimiter).filter(Boolean).some((dir) => {
     try {
       accessSync(join(dir, tool), constants.X_OK)
@@ -31,7 +31,7 @@ export function installed(tool: OptionalTool): boolean {
  * naming the package to install. CI installs every tool (`.ci/run`), so there a missing tool is
  * not skipped: the test runs and fails, rather than passing without having run.
  */
-export function skipUnlessInstalled(tool: OptionalTool): false | string {
+export function skipUnlessInstalled (tool: OptionalTool): false | string {
   if (installed(tool) || process.env.CI) return false
   return `${tool} is not installed (Debian package ${PACKAGES[tool]}: apt-get install ${PACKAGES[tool]})`
 }

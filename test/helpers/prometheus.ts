@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { freePort } from './services.js'
+import { freePort } from './services.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT } from '../../src/paths.js'
+import { ROOT } from '../../src/paths.ts'
+import { setTimeout as delay } from 'node:timers/promises'
 
 export interface QueryResult {
   status: 'success' | 'error'
@@ -22,7 +23,7 @@ export interface Prometheus {
  * Starts Debian's `prometheus` on a free loopback port with the project's rule files, scraping
  * `target` as job `flashsale` every second and evaluating rules every second.
  */
-export async function startPrometheus(target: string): Promise<Prometheus> {
+export async function startPrometheus (target: string): Promise<Prometheus> {
   const dir = await mkdtemp(join(tmpdir(), 'flashsale-prom-'))
   const port = await freePort()
   const config = {
@@ -63,7 +64,7 @@ export async function startPrometheus(target: string): Promise<Prometheus> {
       await stop()
       throw new Error(`prometheus not ready in time: ${stderr}`)
     }
-    await new Promise((r) => setTimeout(r, 100))
+    await delay(100)
   }
   const api = async <T>(path: string): Promise<T> => (await fetch(`${url}${path}`)).json() as Promise<T>
   return {

@@ -3,8 +3,8 @@ import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { ROOT } from '../../src/paths.ts'
 
-const ROOT = join(import.meta.dirname, '..', '..')
 const DIR = join(ROOT, 'load-tests')
 const INSPECT = join(DIR, 'tools', 'inspect-scripts.mjs')
 const CHECK_SYNTAX = join(DIR, 'tools', 'check-syntax.mjs')
@@ -53,7 +53,7 @@ interface Report {
 const run = promisify(execFile)
 
 /** Runs a Node tool and returns its exit code and output, whether it succeeds or not. */
-async function node(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function node (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, args, { timeout: 60_000 })
     return { code: 0, stdout, stderr }
@@ -65,7 +65,7 @@ async function node(args: string[]): Promise<{ code: number; stdout: string; std
 }
 
 /** Runs the inspector (k6 modules stubbed, nothing sent) and returns its report and exit code. */
-async function inspect(files: string[]): Promise<{ reports: Report[]; code: number }> {
+async function inspect (files: string[]): Promise<{ reports: Report[]; code: number }> {
   const { code, stdout } = await node(['--experimental-vm-modules', '--no-warnings', INSPECT, ...files])
   return { reports: JSON.parse(stdout) as Report[], code }
 }
@@ -106,6 +106,7 @@ t.test('the syntax check rejects what k6 0.48 rejects, though Node parses it', a
     const { code, stderr } = await node([CHECK_SYNTAX, join(dir, file)])
     t.equal(code, 1, `${file}: rejected`)
     t.match(stderr, new RegExp(`${file.replace('.', '\\.')}:\\d+:\\d+: .*newer than ES2017`), `${file}: says where and why`)
+    // eslint-disable-next-line no-new-func -- parsing only: the body is never called
     t.doesNotThrow(() => new Function(source.replace(/export (default )?/g, '')), `${file}: Node would accept it`)
   }
   const ok = await node([CHECK_SYNTAX, join(dir, 'es2017.js')])
@@ -138,7 +139,7 @@ t.test('every k6 scenario loads as an ES module and exports what k6 runs', async
         t.same(
           [...(p.summary_outputs ?? [])].sort(),
           ['stdout', `load-tests/results/${name}-summary.json`, `load-tests/results/${name}-summary.txt`].sort(),
-          `${profile}: handleSummary writes JSON, text and stdout`,
+          `${profile}: handleSummary writes JSON, text and stdout`
         )
         const stats = p.options.summaryTrendStats ?? []
         t.ok(stats.includes('p(99)'), `${profile}: summaryTrendStats asks for p(99)`)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkout, luaFixture } from '../helpers/lua.js'
+import { checkout, luaFixture } from '../helpers/lua.ts'
 
 t.test('checkout-cancel.lua releases a reservation only while it is reserved', async (t) => {
   const f = await luaFixture(t)

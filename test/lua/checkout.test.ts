@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkout, luaFixture } from '../helpers/lua.js'
+import { checkout, luaFixture } from '../helpers/lua.ts'
 
 t.test('checkout.lua decides in order: window, item, stock, user limit', async (t) => {
   const f = await luaFixture(t)

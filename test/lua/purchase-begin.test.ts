@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkout, luaFixture, untilRedisTime } from '../helpers/lua.js'
+import { checkout, luaFixture, untilRedisTime } from '../helpers/lua.ts'
 
 t.test('purchase-begin.lua moves a live reservation to committing', async (t) => {
   const f = await luaFixture(t)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkout, luaFixture } from '../helpers/lua.js'
+import { checkout, luaFixture } from '../helpers/lua.ts'
 
 t.test('purchase-settle.lua: sold counts once, unsold returns or reserves again', async (t) => {
   const f = await luaFixture(t)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { luaFixture, OWNER } from '../helpers/lua.js'
+import { luaFixture, OWNER } from '../helpers/lua.ts'
 
 t.test('sale-load.lua loads once and rebuilds from what was sold', async (t) => {
   const f = await luaFixture(t)

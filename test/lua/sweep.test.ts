@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkout, luaFixture, untilRedisTime } from '../helpers/lua.js'
+import { checkout, luaFixture, untilRedisTime } from '../helpers/lua.ts'
 
 t.test('sweep.lua returns expired units and hands back stuck commits', async (t) => {
   const f = await luaFixture(t)

@@ -2,11 +2,11 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { ROOT } from '../../src/paths.js'
-import { lockResource } from '../../src/sale/keys.js'
-import { buildTestApp, eventually } from '../helpers/app.js'
-import { skipUnlessInstalled } from '../helpers/optional-tools.js'
-import { startPrometheus, type Prometheus, type QueryResult } from '../helpers/prometheus.js'
+import { ROOT } from '../../src/paths.ts'
+import { lockResource } from '../../src/sale/keys.ts'
+import { buildTestApp, eventually } from '../helpers/app.ts'
+import { skipUnlessInstalled } from '../helpers/optional-tools.ts'
+import { startPrometheus, type Prometheus, type QueryResult } from '../helpers/prometheus.ts'
 
 /** The metric names the contract promises (histograms as their _count series). */
 const CONTRACT_METRICS = [
@@ -20,7 +20,7 @@ const CONTRACT_METRICS = [
 ]
 
 /** What a dashboard asks Prometheus, with Grafana's variables as the proof run sets them. */
-function dashboardQueries(): { where: string; expr: string }[] {
+function dashboardQueries (): { where: string; expr: string }[] {
   const dir = join(ROOT, 'grafana', 'dashboards')
   const out: { where: string; expr: string }[] = []
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
@@ -46,7 +46,7 @@ const ALERTS = [...readFileSync(join(ROOT, 'prometheus', 'rules', 'alerts.yml'),
  * Every dashboard query is valid and returns data: a panel that says "No data" reads as broken.
  * Prints how many do, with the ones that do not.
  */
-async function everyQueryHasData(t: Test, prom: Prometheus, when: string) {
+async function everyQueryHasData (t: Test, prom: Prometheus, when: string) {
   const queries = dashboardQueries()
   const empty: string[] = []
   for (const { where, expr } of queries) {
@@ -117,7 +117,7 @@ t.test('a real Prometheus scraping the service evaluates every dashboard query a
       count((await post(`/purchase?code=${ok.body.code}`)).status) // replay
       count((await post(`/checkout?user_id=r${round}late&id=${item}`)).status) // sold_out
     }
-    count((await post(`/checkout?user_id=bad!&id=1`)).status) // invalid
+    count((await post('/checkout?user_id=bad!&id=1')).status) // invalid
     count((await post(`/checkout?user_id=r${round}x&id=999999`)).status) // item_not_found
     for (let i = 0; i < 3; i++) count((await post(`/checkout?user_id=r${round}greedy&id=${++item}`)).status) // user_limit
     count((await post(`/purchase?code=${saleId}-${'0'.repeat(32)}`)).status) // code_not_found

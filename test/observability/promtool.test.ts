@@ -2,8 +2,8 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { ROOT } from '../../src/paths.js'
-import { installed, skipUnlessInstalled } from '../helpers/optional-tools.js'
+import { ROOT } from '../../src/paths.ts'
+import { installed, skipUnlessInstalled } from '../helpers/optional-tools.ts'
 
 const run = promisify(execFile)
 

@@ -1,9 +1,9 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildTestApp, eventually } from '../helpers/app.js'
+import { buildTestApp, eventually } from '../helpers/app.ts'
 import {
   CHECKOUT_RESULTS, LOCK_RESULTS, LOCK_TYPES, PURCHASE_RESULTS, QUERIES, REDIS_COMMANDS, SETTLE_OUTCOMES, SHED_REASONS,
-} from '../../src/plugins/metrics.js'
+} from '../../src/plugins/metrics.ts'
 
 interface Sample {
   name: string
@@ -12,7 +12,7 @@ interface Sample {
 }
 
 /** Parses Prometheus text exposition into samples (comments skipped). */
-function parse(text: string): Sample[] {
+function parse (text: string): Sample[] {
   const out: Sample[] = []
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue
@@ -25,30 +25,30 @@ function parse(text: string): Sample[] {
   return out
 }
 
-async function scrape(app: FastifyInstance): Promise<Sample[]> {
+async function scrape (app: FastifyInstance): Promise<Sample[]> {
   return parse(await exposition(app))
 }
 
-async function exposition(app: FastifyInstance): Promise<string> {
+async function exposition (app: FastifyInstance): Promise<string> {
   const res = await app.inject('/metrics')
   if (res.statusCode !== 200) throw new Error(`/metrics answered ${res.statusCode}`)
   return res.body
 }
 
 /** The series name that shows a metric declared by `# TYPE`: histograms and summaries by their _count. */
-function declared(text: string): string[] {
+function declared (text: string): string[] {
   return [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)]
     .map(([, name, type]) => (type === 'histogram' || type === 'summary' ? `${name}_count` : name!))
 }
 
 /** Every combination of the given label values. */
-function combinations(labels: Record<string, readonly string[]>): Record<string, string>[] {
+function combinations (labels: Record<string, readonly string[]>): Record<string, string>[] {
   return Object.entries(labels).reduce<Record<string, string>[]>(
     (acc, [name, values]) => acc.flatMap((l) => values.map((v) => ({ ...l, [name]: v }))), [{}])
 }
 
 /** Sum of the samples of `name` whose labels include `match`. */
-function total(samples: Sample[], name: string, match: Record<string, string> = {}): number {
+function total (samples: Sample[], name: string, match: Record<string, string> = {}): number {
   return samples
     .filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v))
     .reduce((n, s) => n + s.value, 0)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { buildTestApp, ADMIN_TOKEN } from '../helpers/app.js'
+import { buildTestApp, ADMIN_TOKEN } from '../helpers/app.ts'
 
 const PATHS = ['/checkout', '/purchase', '/sale', '/sale/items', '/admin/sales', '/metrics', '/health', '/health/live',
   '/health/ready', '/', '/checkout/', '//checkout', '/CHECKOUT', '/sale/items/1', '/admin', '/%2e%2e/etc/passwd']
@@ -17,11 +17,11 @@ const value = fc.oneof(
   fc.string({ maxLength: 80 }),
   fc.string({ unit: 'grapheme', maxLength: 20 }),
   fc.integer().map(String),
-  fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
+  fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/)
 )
 const encoded = fc.oneof(
   fc.tuple(value, fc.boolean()).map(([v, raw]) => (raw ? v.replace(/[#\s?&]/g, '') : encodeURIComponent(v))),
-  fc.constantFrom(...RAW_BYTES),
+  fc.constantFrom(...RAW_BYTES)
 )
 const query = fc.array(fc.tuple(fc.constantFrom(...KEYS), encoded), { maxLength: 5 })
   .map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join('&'))
@@ -66,7 +66,7 @@ t.test('random requests never get a 5xx nor expose internals, and the service ke
       }
       if (/\bat [\w.<>]+ \(|node_modules|\.ts:\d+|"stack"/.test(res.body)) throw new Error(`internals exposed: ${res.body}`)
     }),
-    { numRuns: 1000 },
+    { numRuns: 1000 }
   )
   t.equal(sent, 1000, 'every generated request was answered')
 
@@ -77,7 +77,7 @@ t.test('random requests never get a 5xx nor expose internals, and the service ke
 const checkoutQuery = fc.tuple(
   fc.option(fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/).map((u) => `user_id=${u}`), { freq: 4 }),
   fc.option(fc.tuple(fc.constantFrom('id', 'item_id'), fc.integer({ min: 1, max: 25 })).map(([k, i]) => `${k}=${i}`), { freq: 4 }),
-  fc.array(fc.tuple(fc.constantFrom('user_id', 'id', 'item_id', 'x'), encoded), { maxLength: 3 }),
+  fc.array(fc.tuple(fc.constantFrom('user_id', 'id', 'item_id', 'x'), encoded), { maxLength: 3 })
 ).map(([user, item, extras]) => [user, item, ...extras.map(([k, v]) => `${k}=${v}`)].filter(Boolean).join('&'))
 
 t.test('every checkout attempt is stored exactly once, whatever bytes and body it carries', async (t) => {
@@ -96,7 +96,7 @@ t.test('every checkout attempt is stored exactly once, whatever bytes and body i
       statuses.add(res.statusCode)
       if (res.statusCode >= 500) throw new Error(`POST /checkout?${r.query} -> ${res.statusCode} ${res.body}`)
     }),
-    { numRuns: 500 },
+    { numRuns: 500 }
   )
   await app.sale.attempts.drain()
   const [stored] = await sql<{ rows: number; dead: number }[]>`

@@ -2,7 +2,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
-import { buildTestApp } from '../helpers/app.js'
+import { buildTestApp } from '../helpers/app.ts'
 
 const ITEMS = 3
 const STOCK = 2
@@ -28,9 +28,15 @@ const answer = (res: { statusCode: number; json(): any }) =>
   res.statusCode === 200 ? 200 : `${res.statusCode} ${res.json().error}`
 
 class Checkout implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly user: string, readonly item: number) {}
+  readonly user: string
+  readonly item: number
+  constructor (user: string, item: number) {
+    this.user = user
+    this.item = item
+  }
+
   check = () => true
-  async run(m: Model, r: Real) {
+  async run (m: Model, r: Real) {
     const res = await r.app.inject({ method: 'POST', url: `/checkout?user_id=${this.user}&id=${this.item}` })
     let expected: number | string = 200
     let result = 'success'
@@ -45,13 +51,18 @@ class Checkout implements fc.AsyncCommand<Model, Real> {
       m.codes.push({ code: res.json().code, item: this.item, user: this.user, state: 'R' })
     }
   }
+
   toString = () => `checkout(${this.user}, ${this.item})`
 }
 
 class Purchase implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly pick: number) {}
+  readonly pick: number
+  constructor (pick: number) {
+    this.pick = pick
+  }
+
   check = (m: Readonly<Model>) => m.codes.length > 0
-  async run(m: Model, r: Real) {
+  async run (m: Model, r: Real) {
     const c = m.codes[this.pick % m.codes.length]!
     const res = await r.app.inject({ method: 'POST', url: `/purchase?code=${c.code}` })
     const expected = c.state === 'X' ? '410 code_expired' : 200
@@ -63,24 +74,34 @@ class Purchase implements fc.AsyncCommand<Model, Real> {
       if (res.json().user_id !== c.user || res.json().item_id !== c.item) throw new Error(`${this}: wrong purchase ${res.body}`)
     }
   }
+
   toString = () => `purchase(#${this.pick})`
 }
 
 class PurchaseUnknown implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly hex: string) {}
+  readonly hex: string
+  constructor (hex: string) {
+    this.hex = hex
+  }
+
   check = () => true
-  async run(m: Model, r: Real) {
+  async run (m: Model, r: Real) {
     const res = await r.app.inject({ method: 'POST', url: `/purchase?code=${m.saleId}-${this.hex}` })
     if (answer(res) !== '404 code_not_found') throw new Error(`${this}: got ${answer(res)}`)
   }
+
   toString = () => `purchase(unknown ${this.hex.slice(0, 6)})`
 }
 
 /** Time passes for one reservation: its expiry is moved to the past, then the sweeper runs. */
 class Expire implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly pick: number) {}
+  readonly pick: number
+  constructor (pick: number) {
+    this.pick = pick
+  }
+
   check = (m: Readonly<Model>) => m.codes.length > 0
-  async run(m: Model, r: Real) {
+  async run (m: Model, r: Real) {
     const c = m.codes[this.pick % m.codes.length]!
     const keys = r.app.sale.catalog.get(m.saleId)!.keys
     const v = await r.redis.hget(keys.res, c.code)
@@ -95,6 +116,7 @@ class Expire implements fc.AsyncCommand<Model, Real> {
       m.held.set(c.user, m.held.get(c.user)! - 1)
     }
   }
+
   toString = () => `expire(#${this.pick})`
 }
 
@@ -139,7 +161,7 @@ t.test('random checkouts, purchases, replays and expiries agree with a reference
       }
       runs++
     }),
-    { numRuns: 40 },
+    { numRuns: 40 }
   )
   t.equal(runs, 40, 'every run agreed with the model on every answer, the final counts and the stored attempts')
 })

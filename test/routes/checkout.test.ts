@@ -1,6 +1,6 @@
 import t from 'tap'
 import { connect, type AddressInfo } from 'node:net'
-import { buildTestApp, eventually } from '../helpers/app.js'
+import { buildTestApp, eventually } from '../helpers/app.ts'
 
 t.test('checkout reserves a unit and answers every failure with its code', async (t) => {
   const { app, createSale, sql } = await buildTestApp(t)
@@ -51,7 +51,7 @@ t.test('checkout reserves a unit and answers every failure with its code', async
 })
 
 /** One raw HTTP/1.1 request on a connection of its own; resolves with the status and body. */
-async function raw(port: number, head: string, body = ''): Promise<{ status: number; body: string }> {
+async function raw (port: number, head: string, body = ''): Promise<{ status: number; body: string }> {
   const socket = connect(port, '127.0.0.1')
   // Written, not ended: a half-closed connection gets no answer. `Connection: close` ends it.
   socket.write(`${head}\r\nHost: localhost\r\nConnection: close\r\n\r\n${body}`)

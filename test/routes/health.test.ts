@@ -1,6 +1,6 @@
 import t from 'tap'
-import { buildTestApp, eventually } from '../helpers/app.js'
-import { startRedis } from '../helpers/fault-processes.js'
+import { buildTestApp, eventually } from '../helpers/app.ts'
+import { startRedis } from '../helpers/fault-processes.ts'
 
 interface HealthBody {
   status: string
@@ -8,7 +8,7 @@ interface HealthBody {
 }
 
 /** The value of one sample in Prometheus text, or undefined when the series is absent. */
-function sample(text: string, series: string): number | undefined {
+function sample (text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `))
   return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp, eventually } from '../helpers/app.js'
+import { buildTestApp, eventually } from '../helpers/app.ts'
 
 t.test('purchase commits a reservation once and answers replays with the same purchase', async (t) => {
   const { app, createSale, sql } = await buildTestApp(t)
@@ -50,7 +50,7 @@ t.test('50 concurrent purchases of one code give one row and one purchase_id', a
   const { code } = (await app.inject({ method: 'POST', url: '/checkout?user_id=carol&id=1' })).json()
 
   const replies = await Promise.all(
-    Array.from({ length: 50 }, () => app.inject({ method: 'POST', url: `/purchase?code=${code}` })),
+    Array.from({ length: 50 }, () => app.inject({ method: 'POST', url: `/purchase?code=${code}` }))
   )
   const ok = replies.filter((r) => r.statusCode === 200).map((r) => r.json().purchase_id)
   const busy = replies.filter((r) => r.statusCode === 409)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildTestApp } from '../helpers/app.js'
+import { buildTestApp } from '../helpers/app.ts'
 
 t.test('GET /sale and /sale/items without a sale', async (t) => {
   const { app } = await buildTestApp(t)

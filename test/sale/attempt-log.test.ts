@@ -1,8 +1,8 @@
 import t from 'tap'
 import postgres from 'postgres'
-import { buildTestApp, eventually } from '../helpers/app.js'
-import { proxyTarget, startProxy, viaProxy } from '../helpers/fault-processes.js'
-import { createTestDatabase } from '../helpers/services.js'
+import { buildTestApp, eventually } from '../helpers/app.ts'
+import { proxyTarget, startProxy, viaProxy } from '../helpers/fault-processes.ts'
+import { createTestDatabase } from '../helpers/services.ts'
 
 t.test('the attempt log survives Postgres being unreachable and catches up after', async (t) => {
   const db = await createTestDatabase()
@@ -15,12 +15,12 @@ t.test('the attempt log survives Postgres being unreachable and catches up after
 
   await proxy.cut()
   const replies = await Promise.all(
-    Array.from({ length: 200 }, (_, i) => app.inject({ method: 'POST', url: `/checkout?user_id=p${i}&id=${(i % 60) + 1}` })),
+    Array.from({ length: 200 }, (_, i) => app.inject({ method: 'POST', url: `/checkout?user_id=p${i}&id=${(i % 60) + 1}` }))
   )
   t.same(
     [...new Set(replies.map((r) => r.statusCode))].sort(),
     [200, 404, 409],
-    'checkout goes on while Postgres is down',
+    'checkout goes on while Postgres is down'
   )
   const bad = await app.inject({ method: 'POST', url: '/checkout?user_id=!!&id=1' })
   t.equal(bad.statusCode, 400)

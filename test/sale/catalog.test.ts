@@ -1,5 +1,7 @@
 import t from 'tap'
-import { buildTestApp } from '../helpers/app.js'
+import { buildTestApp } from '../helpers/app.ts'
+import { SaleCatalog } from '../../src/sale/catalog.ts'
+import { saleScripts } from '../../src/sale/scripts.ts'
 
 const HOUR = 3_600_000
 
@@ -88,4 +90,39 @@ t.test('a fresh database meets a Redis that served another: its sale 1 starts fr
   await fresh.app.sale.attempts.drain()
   const [n] = await fresh.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts`
   t.equal(n!.n, 10, 'and none of the other database\'s attempts arrive here')
+})
+
+t.test('a sale created while the catalog refreshes is the current sale at once', async (t) => {
+  const { app, config, sql, redis } = await buildTestApp(t)
+  // The refresh's query has run, without the sale created next, and its answer is held back.
+  let release!: () => void
+  const held = new Promise<void>((resolve) => (release = resolve))
+  let queried!: () => void
+  const snapshot = new Promise<void>((resolve) => (queried = resolve))
+  const meters = Object.create(app.meters) as typeof app.meters
+  meters.db = async (query, run) => {
+    const rows = await app.meters.db(query, run)
+    if (query === 'sales_recent') {
+      queried()
+      await held
+    }
+    return rows
+  }
+  const catalog = new SaleCatalog({
+    config, sql, redis, scripts: saleScripts(redis), locks: app.locks, meters, log: app.log,
+  })
+  const refreshing = catalog.refresh()
+  await snapshot
+  const sale = await catalog.create({
+    slot: null,
+    starts_at: new Date(),
+    ends_at: new Date(Date.now() + 60_000),
+    per_user_limit: 1,
+    reservation_ttl_seconds: 60,
+    items: 1,
+    stock_per_item: 1,
+  })
+  release()
+  await refreshing
+  t.equal(catalog.current()?.id, sale!.id, 'the refresh that began before it does not forget it')
 })

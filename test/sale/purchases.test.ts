@@ -1,8 +1,8 @@
 import t from 'tap'
-import { buildTestApp, eventually } from '../helpers/app.js'
-import { saleScripts } from '../../src/sale/scripts.js'
+import { buildTestApp, eventually } from '../helpers/app.ts'
+import { saleScripts } from '../../src/sale/scripts.ts'
 
-async function reserve(app: Awaited<ReturnType<typeof buildTestApp>>['app'], user: string, item: number) {
+async function reserve (app: Awaited<ReturnType<typeof buildTestApp>>['app'], user: string, item: number) {
   return (await app.inject({ method: 'POST', url: `/checkout?user_id=${user}&id=${item}` })).json() as { code: string; sale_id: number }
 }
 

@@ -1,12 +1,12 @@
 import t from 'tap'
-import { buildTestApp, eventually } from '../helpers/app.js'
+import { buildTestApp, eventually } from '../helpers/app.ts'
 
 t.test('2,000 concurrent checkouts of 100 units give exactly 100 reservations', async (t) => {
   const { app, createSale, sql } = await buildTestApp(t)
   const saleId = await createSale({ items: 10, stock_per_item: 10, per_user_limit: 1 })
   const replies = await Promise.all(
     Array.from({ length: 2_000 }, (_, i) =>
-      app.inject({ method: 'POST', url: `/checkout?user_id=buyer-${i}&id=${(i % 10) + 1}` })),
+      app.inject({ method: 'POST', url: `/checkout?user_id=buyer-${i}&id=${(i % 10) + 1}` }))
   )
   const byStatus = new Map<number, number>()
   for (const r of replies) byStatus.set(r.statusCode, (byStatus.get(r.statusCode) ?? 0) + 1)
@@ -27,7 +27,7 @@ t.test('one item with stock 10,000 sells like 10,000 items of one unit', async (
   const { app, createSale } = await buildTestApp(t)
   await createSale({ items: 1, stock_per_item: 10_000, per_user_limit: 1 })
   const replies = await Promise.all(
-    Array.from({ length: 1_000 }, (_, i) => app.inject({ method: 'POST', url: `/checkout?user_id=b${i}&id=1` })),
+    Array.from({ length: 1_000 }, (_, i) => app.inject({ method: 'POST', url: `/checkout?user_id=b${i}&id=1` }))
   )
   t.equal(replies.filter((r) => r.statusCode === 200).length, 1_000)
   const items = (await app.inject({ method: 'GET', url: '/sale/items' })).json()
@@ -38,7 +38,7 @@ t.test('30 concurrent checkouts by one user give exactly the per-user limit', as
   const { app, createSale } = await buildTestApp(t)
   await createSale({ items: 50, stock_per_item: 1, per_user_limit: 7 })
   const replies = await Promise.all(
-    Array.from({ length: 30 }, (_, i) => app.inject({ method: 'POST', url: `/checkout?user_id=greedy&id=${i + 1}` })),
+    Array.from({ length: 30 }, (_, i) => app.inject({ method: 'POST', url: `/checkout?user_id=greedy&id=${i + 1}` }))
   )
   t.equal(replies.filter((r) => r.statusCode === 200).length, 7)
   const limited = replies.filter((r) => r.statusCode === 429)

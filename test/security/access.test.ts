@@ -1,10 +1,10 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { buildTestApp, ADMIN_TOKEN } from '../helpers/app.js'
-import { freePort } from '../helpers/services.js'
-import { ConfigError, loadConfig } from '../../src/config.js'
-import { ROOT } from '../../src/paths.js'
+import { buildTestApp, ADMIN_TOKEN } from '../helpers/app.ts'
+import { freePort } from '../helpers/services.ts'
+import { ConfigError, loadConfig } from '../../src/config.ts'
+import { ROOT } from '../../src/paths.ts'
 
 const admin = (authorization?: string) => ({
   method: 'POST' as const,
@@ -29,8 +29,9 @@ t.test('configuration refuses an operator API without a token, or with a short o
   t.throws(() => loadConfig({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN: must be at least 16/, 'short metrics token')
 
   // The real process says so and exits non-zero, before touching anything.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/fault-server.ts'], {
-    cwd: ROOT, env: { PATH: process.env.PATH ?? '', ADMIN_TOKEN: 'short', SALE_SCHEDULE: 'off', PORT: String(await freePort()) },
+  const child = spawn(process.execPath, ['test/helpers/fault-server.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ADMIN_TOKEN: 'short', SALE_SCHEDULE: 'off', PORT: String(await freePort()) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let err = ''
@@ -73,7 +74,9 @@ t.test('rate limiting per IP; operators\' endpoints are exempt', async (t) => {
 t.test('body size limit, security headers, no internals in errors', async (t) => {
   const { app } = await buildTestApp(t)
   const big = await app.inject({
-    method: 'POST', url: '/admin/sales', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    method: 'POST',
+    url: '/admin/sales',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
     payload: JSON.stringify({ items: 1, stock_per_item: 1, pad: 'x'.repeat(64 * 1024) }),
   })
   t.equal(big.statusCode, 413)
@@ -82,7 +85,9 @@ t.test('body size limit, security headers, no internals in errors', async (t) =>
   t.ok(bigCheckout.statusCode >= 400 && bigCheckout.statusCode < 500, `a big body on checkout is a 4xx (${bigCheckout.statusCode})`)
 
   const bad = await app.inject({
-    method: 'POST', url: '/admin/sales', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    method: 'POST',
+    url: '/admin/sales',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
     payload: '{"items": ',
   })
   t.equal(bad.statusCode, 400)
