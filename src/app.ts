@@ -4,15 +4,16 @@ import type { Config } from './config.ts'
 import { ApiError, isDependencyError } from './errors.ts'
 import { ErrorBody, sendError } from './schemas/common.ts'
 import { frameworkError } from './framework-errors.ts'
-import configPlugin from './plugins/config.ts'
-import metricsPlugin from './plugins/metrics.ts'
-import redisPlugin from './plugins/redis.ts'
-import postgresPlugin from './plugins/postgres.ts'
-import redlockPlugin from './plugins/redlock.ts'
-import salePlugin from './plugins/sale.ts'
-import healthPlugin from './plugins/health.ts'
-import metricsAccessPlugin from './plugins/metrics-access.ts'
-import securityPlugin from './plugins/security.ts'
+import configPlugin from './plugins/app/config.ts'
+import metricsPlugin from './plugins/external/metrics.ts'
+import redisPlugin from './plugins/external/redis.ts'
+import postgresPlugin from './plugins/external/postgres.ts'
+import redlockPlugin from './plugins/external/redlock.ts'
+import salePlugin from './plugins/app/sale.ts'
+import healthPlugin from './plugins/app/health.ts'
+import loadSheddingPlugin from './plugins/external/load-shedding.ts'
+import metricsAccessPlugin from './plugins/app/metrics-access.ts'
+import securityPlugin from './plugins/external/security.ts'
 import checkoutRoutes from './routes/checkout.ts'
 import purchaseRoutes from './routes/purchase.ts'
 import saleRoutes from './routes/sale.ts'
@@ -39,6 +40,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
   await fastify.register(redlockPlugin)
   await fastify.register(salePlugin)
   await fastify.register(healthPlugin)
+  await fastify.register(loadSheddingPlugin)
   await fastify.register(securityPlugin)
 
   fastify.setErrorHandler((err: FastifyError, request, reply) => {

@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { ensureLocalServices, type LocalOptions, type LocalServices } from './local-services.ts'
 import { migrate } from './migrate.ts'
-import { assertReachable, createSql } from './plugins/postgres.ts'
+import { assertReachable, createSql } from './plugins/external/postgres.ts'
 
 /**
  * What `npm start` and `npm run migrate` do first: find or start local services when no URL is

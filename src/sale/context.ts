@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from 'postgres'
 import type { Config } from '../config.ts'
-import type { Meters } from '../plugins/metrics.ts'
-import type { Locks } from '../plugins/redlock.ts'
+import type { Meters } from '../plugins/external/metrics.ts'
+import type { Locks } from '../plugins/external/redlock.ts'
 import type { Redis } from 'ioredis'
 import type { SaleScripts } from './scripts.ts'
 

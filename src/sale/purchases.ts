@@ -1,4 +1,4 @@
-import { LockBusyError } from '../plugins/redlock.ts'
+import { LockBusyError } from '../plugins/external/redlock.ts'
 import { insertPurchase, purchaseByCode } from '../repositories/purchases.ts'
 import { UnavailableError } from '../errors.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'

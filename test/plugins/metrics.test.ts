@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildTestApp, eventually } from '../helpers/app.ts'
 import {
   CHECKOUT_RESULTS, LOCK_RESULTS, LOCK_TYPES, PURCHASE_RESULTS, QUERIES, REDIS_COMMANDS, SETTLE_OUTCOMES, SHED_REASONS,
-} from '../../src/plugins/metrics.ts'
+} from '../../src/plugins/external/metrics.ts'
 
 interface Sample {
   name: string

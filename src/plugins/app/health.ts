@@ -1,10 +1,6 @@
 import fp from 'fastify-plugin'
-import underPressure, { type FastifyUnderPressureOptions as UnderPressureOptions } from '@fastify/under-pressure'
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import client from '@platformatic/prom-client'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import { ERRORS, RETRY_AFTER_SECONDS } from '../errors.ts'
-import type { ShedReason } from './metrics.ts'
 
 /**
  * Lag percentiles and utilization cover the last WINDOW_MS to 2 * WINDOW_MS: two delay
@@ -15,18 +11,6 @@ const WINDOW_MS = 10_000
 export const PING_TIMEOUT_MS = 500
 /** Pings are shared for this long, so health checks under load cost nothing. */
 export const PING_CACHE_MS = 1_000
-
-/** Never shed: operators need them most when the service is under pressure. */
-const UNSHED_ROUTES = new Set(['/metrics', '/health', '/health/live', '/health/ready'])
-
-/** under-pressure's name for the limit a request was shed on, as the reason it is counted under. */
-const SHED_REASON: Record<string, ShedReason> = {
-  eventLoopDelay: 'event_loop_delay',
-  heapUsedBytes: 'heap_used',
-  rssBytes: 'rss',
-  eventLoopUtilization: 'event_loop_utilization',
-  healthCheck: 'health_check',
-}
 
 export type DependencyName = 'redis' | 'postgres'
 export interface DependencyStatus {
@@ -112,13 +96,12 @@ async function timedPing (ping: () => Promise<unknown>): Promise<DependencyStatu
 }
 
 /**
- * Health: event-loop and dependency state for /health and readiness, Prometheus gauges of
- * dependency reachability, and load shedding with @fastify/under-pressure (503 `unavailable`
- * with Retry-After, counted by reason).
+ * Health: event-loop and dependency state for /health and readiness, and Prometheus gauges of
+ * dependency reachability.
  */
 export default fp(
   async function healthPlugin (fastify) {
-    const { config, meters, redis, sql } = fastify
+    const { meters, redis, sql } = fastify
     const loop = rollingEventLoop()
     let shuttingDown = false
     let cached: { at: number; value: Promise<Record<DependencyName, DependencyStatus>> } | undefined
@@ -155,21 +138,6 @@ export default fp(
       async collect () {
         for (const [name, d] of Object.entries(await dependencies())) this.set({ dependency: name }, d.latency_ms / 1000)
       },
-    })
-
-    const refuse = (request: FastifyRequest, reply: FastifyReply, type: string) => {
-      if (UNSHED_ROUTES.has(request.routeOptions.url ?? '')) return undefined
-      const reason = SHED_REASON[type]
-      if (reason) meters.shed[reason].inc()
-      reply.code(ERRORS.unavailable.status).header('retry-after', RETRY_AFTER_SECONDS)
-      return { error: 'unavailable', message: ERRORS.unavailable.message }
-    }
-    await fastify.register(underPressure, {
-      maxEventLoopDelay: config.LOAD_SHED_EVENT_LOOP_DELAY_MS,
-      maxHeapUsedBytes: config.LOAD_SHED_HEAP_USED_BYTES,
-      maxRssBytes: config.LOAD_SHED_RSS_BYTES,
-      // under-pressure sends what the handler returns and runs no further hook (its types say void).
-      pressureHandler: refuse as unknown as UnderPressureOptions['pressureHandler'],
     })
 
     fastify.decorate('health', {

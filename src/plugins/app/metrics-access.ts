@@ -2,8 +2,8 @@ import fp from 'fastify-plugin'
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
-import { sendError } from '../schemas/common.ts'
-import { bearerMatcher, WWW_AUTHENTICATE } from '../bearer-token.ts'
+import { sendError } from '../../schemas/common.ts'
+import { bearerMatcher, WWW_AUTHENTICATE } from '../../bearer-token.ts'
 
 /** Marks the separate metrics listener's own requests; the value never leaves the process. */
 const INTERNAL_HEADER = 'x-flashsale-metrics-port'

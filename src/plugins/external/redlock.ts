@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
 import { ExecutionError, Redlock, ResourceLockedError, type Lock } from '@sesamecare-oss/redlock'
 import { performance } from 'node:perf_hooks'
-import { UnavailableError } from '../errors.ts'
+import { UnavailableError } from '../../errors.ts'
 import type { LockType } from './metrics.ts'
 import { connectRedis, redisOptions, redactUrl } from './redis.ts'
 

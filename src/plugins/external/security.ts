@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
-import { routeRateKeyPrefix } from '../sale/keys.ts'
+import { routeRateKeyPrefix } from '../../sale/keys.ts'
 
 /**
  * Operators' endpoints are never rate limited: a scraper or a probe must always get through.

@@ -1,11 +1,11 @@
 import fp from 'fastify-plugin'
-import { AttemptLog } from '../sale/attempt-log.ts'
-import { SaleCatalog } from '../sale/catalog.ts'
-import type { SaleContext } from '../sale/context.ts'
-import { Purchases } from '../sale/purchases.ts'
-import { Reservations } from '../sale/reservations.ts'
-import { Ticker } from '../sale/ticker.ts'
-import { saleScripts } from '../sale/scripts.ts'
+import { AttemptLog } from '../../sale/attempt-log.ts'
+import { SaleCatalog } from '../../sale/catalog.ts'
+import type { SaleContext } from '../../sale/context.ts'
+import { Purchases } from '../../sale/purchases.ts'
+import { Reservations } from '../../sale/reservations.ts'
+import { Ticker } from '../../sale/ticker.ts'
+import { saleScripts } from '../../sale/scripts.ts'
 
 export interface SaleDomain {
   catalog: SaleCatalog

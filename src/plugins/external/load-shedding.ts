@@ -1,0 +1,43 @@
+import fp from 'fastify-plugin'
+import underPressure, { type FastifyUnderPressureOptions as UnderPressureOptions } from '@fastify/under-pressure'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { ERRORS, RETRY_AFTER_SECONDS } from '../../errors.ts'
+import type { ShedReason } from './metrics.ts'
+
+/** Never shed: operators need them most when the service is under pressure. */
+const UNSHED_ROUTES = new Set(['/metrics', '/health', '/health/live', '/health/ready'])
+
+/** under-pressure's name for the limit a request was shed on, as the reason it is counted under. */
+const SHED_REASON: Record<string, ShedReason> = {
+  eventLoopDelay: 'event_loop_delay',
+  heapUsedBytes: 'heap_used',
+  rssBytes: 'rss',
+  eventLoopUtilization: 'event_loop_utilization',
+  healthCheck: 'health_check',
+}
+
+/**
+ * Load shedding with @fastify/under-pressure: past the configured event-loop delay, heap or RSS,
+ * requests answer 503 `unavailable` with Retry-After, counted by reason. Operators' routes are
+ * never shed.
+ */
+export default fp(
+  async function loadShedding (fastify) {
+    const { config, meters } = fastify
+    const refuse = (request: FastifyRequest, reply: FastifyReply, type: string) => {
+      if (UNSHED_ROUTES.has(request.routeOptions.url ?? '')) return undefined
+      const reason = SHED_REASON[type]
+      if (reason) meters.shed[reason].inc()
+      reply.code(ERRORS.unavailable.status).header('retry-after', RETRY_AFTER_SECONDS)
+      return { error: 'unavailable', message: ERRORS.unavailable.message }
+    }
+    await fastify.register(underPressure, {
+      maxEventLoopDelay: config.LOAD_SHED_EVENT_LOOP_DELAY_MS,
+      maxHeapUsedBytes: config.LOAD_SHED_HEAP_USED_BYTES,
+      maxRssBytes: config.LOAD_SHED_RSS_BYTES,
+      // under-pressure sends what the handler returns and runs no further hook (its types say void).
+      pressureHandler: refuse as unknown as UnderPressureOptions['pressureHandler'],
+    })
+  },
+  { name: 'load-shedding', dependencies: ['config', 'metrics'], fastify: '5.x' }
+)
