@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ItemsQuery, ItemsReply, SaleReply } from '../schemas/sale.ts'
 import { errorResponses, sendError } from '../schemas/common.ts'
-import { itemImageUrl, itemName } from '../repositories/sales.ts'
 import { unlessAnswered } from './buyer-protocol.ts'
 
 /** Reading the sale when there is none is a missing resource (404), not a conflict. */
@@ -9,7 +8,6 @@ const NO_SALE = { status: 404 }
 
 const sale: FastifyPluginAsyncTypebox = async (fastify) => {
   const { catalog } = fastify.sale
-  const { redis, meters } = fastify
 
   fastify.get('/sale', {
     handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
@@ -20,22 +18,17 @@ const sale: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (_request, reply) => {
     const current = catalog.current()
     if (!current) return sendError(reply, 'sale_not_active', NO_SALE)
-    const read = await unlessAnswered(reply, meters.redis('sale_read', () =>
-      redis.hmget(current.keys.meta, 'total', 'sold', 'reserved')))
-    if (read === undefined) return
-    const [total, sold, reserved] = read
-    const unitsTotal = Number(total ?? current.unitsTotal)
-    const unitsSold = Number(sold ?? 0)
-    const unitsReserved = Number(reserved ?? 0)
+    const units = await unlessAnswered(reply, catalog.progress(current))
+    if (units === undefined) return
     return {
       sale_id: current.id,
       starts_at: new Date(current.startsAt).toISOString(),
       ends_at: new Date(current.endsAt).toISOString(),
       per_user_limit: current.perUserLimit,
-      units_total: unitsTotal,
-      units_sold: unitsSold,
-      units_reserved: unitsReserved,
-      units_available: unitsTotal - unitsSold - unitsReserved,
+      units_total: units.total,
+      units_sold: units.sold,
+      units_reserved: units.reserved,
+      units_available: units.available,
     }
   })
 
@@ -49,25 +42,9 @@ const sale: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const current = catalog.current()
     if (!current) return sendError(reply, 'sale_not_active', NO_SALE)
-    const offset = Number(request.query.offset)
-    const first = offset + 1
-    const last = Math.min(offset + Number(request.query.limit), current.items)
-    const ids: number[] = []
-    for (let id = first; id <= last; id++) ids.push(id)
-    const free = ids.length > 0
-      ? await unlessAnswered(reply, meters.redis('items_read', () => redis.hmget(current.keys.stock, ...ids.map(String))))
-      : []
-    if (free === undefined) return
-    return {
-      total: current.items,
-      items: ids.map((id, i) => ({
-        id,
-        name: itemName(id),
-        image_url: itemImageUrl(id),
-        stock: current.stockPerItem,
-        available: Number(free[i] ?? 0),
-      })),
-    }
+    const items = await unlessAnswered(reply, catalog.items(current, Number(request.query.offset), Number(request.query.limit)))
+    if (items === undefined) return
+    return { total: current.items, items }
   })
 }
 

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { insertAttempts, insertDeadLetter, isDataError, MAX_TEXT, type AttemptRow } from '../repositories/attempts.ts'
-import type { CheckoutResult } from '../plugins/external/metrics.ts'
+import type { CheckoutResult } from './meters.ts'
 import { SETTLED_AFTER_MS, type Sale, type SaleCatalog } from './catalog.ts'
 import type { SaleContext } from './context.ts'
 import { ATTEMPT_GROUP } from './keys.ts'

@@ -1,7 +1,22 @@
 import type { NewSale, SaleRow } from '../repositories/sales.ts'
-import { createSale, recentSale, recentSales, soldCounts } from '../repositories/sales.ts'
+import { createSale, itemImageUrl, itemName, recentSale, recentSales, soldCounts } from '../repositories/sales.ts'
 import type { SaleContext } from './context.ts'
 import { saleKeys, type SaleKeys } from './keys.ts'
+
+export interface SaleProgress {
+  total: number
+  sold: number
+  reserved: number
+  available: number
+}
+
+export interface ItemView {
+  id: number
+  name: string
+  image_url: string
+  stock: number
+  available: number
+}
 
 export interface Sale {
   readonly id: number
@@ -72,6 +87,26 @@ export class SaleCatalog {
 
   all (): readonly Sale[] {
     return this.sales
+  }
+
+  /** Units of a sale: total, sold, reserved (not yet bought, expired or released), available. */
+  async progress (sale: Sale): Promise<SaleProgress> {
+    const { redis, meters } = this.ctx
+    const [total, sold, reserved] = await meters.redis('sale_read', () => redis.hmget(sale.keys.meta, 'total', 'sold', 'reserved'))
+    const units = { total: Number(total ?? sale.unitsTotal), sold: Number(sold ?? 0), reserved: Number(reserved ?? 0) }
+    return { ...units, available: units.total - units.sold - units.reserved }
+  }
+
+  /** A page of a sale's items, from `offset`, with the units still free of each. */
+  async items (sale: Sale, offset: number, limit: number): Promise<ItemView[]> {
+    const { redis, meters } = this.ctx
+    const ids: number[] = []
+    for (let id = offset + 1; id <= Math.min(offset + limit, sale.items); id++) ids.push(id)
+    if (ids.length === 0) return []
+    const free = await meters.redis('items_read', () => redis.hmget(sale.keys.stock, ...ids.map(String)))
+    return ids.map((id, i) => ({
+      id, name: itemName(id), image_url: itemImageUrl(id), stock: sale.stockPerItem, available: Number(free[i] ?? 0),
+    }))
   }
 
   /** Creates a sale (operator or schedule), loads it into Redis, and returns it. */

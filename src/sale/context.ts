@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from 'postgres'
 import type { Config } from '../config.ts'
-import type { Meters } from '../plugins/external/metrics.ts'
-import type { Locks } from '../plugins/external/redlock.ts'
+import type { Locks } from './locks.ts'
+import type { SaleMeters } from './meters.ts'
 import type { Redis } from 'ioredis'
 import type { SaleScripts } from './scripts.ts'
 
@@ -13,6 +13,6 @@ export interface SaleContext {
   scripts: SaleScripts
   sql: Sql
   locks: Locks
-  meters: Meters
+  meters: SaleMeters
   log: FastifyBaseLogger
 }

@@ -1,4 +1,4 @@
-import { LockBusyError } from '../plugins/external/redlock.ts'
+import { LockBusyError } from './locks.ts'
 import { insertPurchase, purchaseByCode } from '../repositories/purchases.ts'
 import { UnavailableError } from '../errors.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'
@@ -120,7 +120,7 @@ export class Purchases {
         const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
         if (signal.aborted) throw new UnavailableError('redlock', { cause: signal.reason })
         const after = await this.settle(code, sale, row?.id ?? null)
-        meters.settled.labels(after === 'S' ? 'sold' : after === 'X' ? 'returned' : 'reserved').inc()
+        meters.settled[after === 'S' ? 'sold' : after === 'X' ? 'returned' : 'reserved'].inc()
       })
       return true
     } catch (err) {

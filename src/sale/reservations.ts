@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { CheckoutResult } from '../plugins/external/metrics.ts'
+import type { CheckoutResult } from './meters.ts'
 import { UnavailableError } from '../errors.ts'
 import type { AttemptLog } from './attempt-log.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'

@@ -1,9 +1,9 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildTestApp, eventually } from '../helpers/app.ts'
-import {
-  CHECKOUT_RESULTS, LOCK_RESULTS, LOCK_TYPES, PURCHASE_RESULTS, QUERIES, REDIS_COMMANDS, SETTLE_OUTCOMES, SHED_REASONS,
-} from '../../src/plugins/external/metrics.ts'
+import { CHECKOUT_RESULTS, PURCHASE_RESULTS, QUERIES, REDIS_COMMANDS, SETTLE_OUTCOMES } from '../../src/sale/meters.ts'
+import { LOCK_RESULTS, LOCK_TYPES } from '../../src/sale/locks.ts'
+import { SHED_REASONS } from '../../src/plugins/external/load-shedding.ts'
 
 interface Sample {
   name: string

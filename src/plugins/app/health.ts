@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import client from '@platformatic/prom-client'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { getHeapStatistics } from 'node:v8'
 
 /**
  * Lag percentiles and utilization cover the last WINDOW_MS to 2 * WINDOW_MS: two delay
@@ -78,6 +79,30 @@ function rollingEventLoop () {
   }
 }
 
+/** What Node's default metrics lack: utilization of the event loop, and the heap's limit. */
+function processGauges (registry: client.Registry) {
+  let lastElu = performance.eventLoopUtilization()
+  new client.Gauge({
+    name: 'flashsale_event_loop_utilization',
+    help: 'Event loop utilization (0-1) since the previous scrape.',
+    registers: [registry],
+    collect () {
+      const now = performance.eventLoopUtilization()
+      this.set(performance.eventLoopUtilization(now, lastElu).utilization)
+      lastElu = now
+    },
+  })
+  // Without V8's heap limit, heap use cannot be read as a share.
+  new client.Gauge({
+    name: 'flashsale_heap_limit_bytes',
+    help: 'V8 heap size limit of the process.',
+    registers: [registry],
+    collect () {
+      this.set(getHeapStatistics().heap_size_limit)
+    },
+  })
+}
+
 /** Runs `ping` with a deadline; never throws. */
 async function timedPing (ping: () => Promise<unknown>): Promise<DependencyStatus> {
   const start = performance.now()
@@ -118,6 +143,7 @@ export default fp(
       return cached.value
     }
 
+    processGauges(meters.registry)
     // Each gauge reads the shared ping itself: the registry collects all metrics at once, so a
     // gauge set by another's collect would show the previous scrape's value (none on the first).
     const registers = [meters.registry]

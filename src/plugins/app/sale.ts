@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { AttemptLog } from '../../sale/attempt-log.ts'
-import { SaleCatalog } from '../../sale/catalog.ts'
+import client from '@platformatic/prom-client'
+import { SaleCatalog, type SaleProgress } from '../../sale/catalog.ts'
 import type { SaleContext } from '../../sale/context.ts'
 import { Purchases } from '../../sale/purchases.ts'
 import { Reservations } from '../../sale/reservations.ts'
@@ -20,6 +21,47 @@ declare module 'fastify' {
   interface FastifyInstance {
     sale: SaleDomain
   }
+}
+
+/** The current sale's progress and the attempt log's backlog, read at each scrape. */
+function saleGauges (registry: client.Registry, catalog: SaleCatalog, attempts: AttemptLog) {
+  const registers = [registry]
+  // The registry collects every metric at once: sold and reserved wait for the read total starts.
+  let read: Promise<SaleProgress | undefined> | undefined
+  const gauge = (name: string, help: string, value: (p: SaleProgress) => number, first = false) => new client.Gauge({
+    name,
+    help,
+    registers,
+    async collect () {
+      if (first) {
+        const sale = catalog.current()
+        // A failed read (counted in flashsale_redis_errors_total) keeps the last values and the scrape.
+        read = sale ? catalog.progress(sale).catch(() => undefined) : Promise.resolve({ total: 0, sold: 0, reserved: 0, available: 0 })
+      }
+      const progress = await read
+      if (progress) this.set(value(progress))
+    },
+  })
+  // Registered first: its scrape reads the sale once for all three.
+  gauge('flashsale_sale_units_total', 'Units on sale in the current sale.', (p) => p.total, true)
+  gauge('flashsale_sale_units_sold', 'Units sold in the current sale.', (p) => p.sold)
+  gauge('flashsale_sale_units_reserved', 'Units reserved, not yet bought or expired.', (p) => p.reserved)
+  new client.Gauge({
+    name: 'flashsale_sale_active',
+    help: '1 while a sale is running.',
+    registers,
+    collect () {
+      this.set(catalog.current() ? 1 : 0)
+    },
+  })
+  new client.Gauge({
+    name: 'flashsale_attempt_log_backlog',
+    help: 'Checkout attempts recorded but not yet in Postgres.',
+    registers,
+    async collect () {
+      this.set(await attempts.backlog().catch(() => attempts.buffered))
+    },
+  })
 }
 
 /** How often the attempt log drains when idle; a busy drain loops until it is empty. */
@@ -74,20 +116,7 @@ export default fp(
     ]
     const [refresher, sweeper, drainer] = tickers as [Ticker, Ticker, Ticker]
 
-    const { units, saleInfo, attemptBacklog, onScrape } = fastify.meters
-    onScrape.sale = async () => {
-      const sale = catalog.current()
-      saleInfo.set(sale ? 1 : 0)
-      const [total, sold, reserved] = sale
-        ? await fastify.meters.redis('sale_read', () => fastify.redis.hmget(sale.keys.meta, 'total', 'sold', 'reserved'))
-        : []
-      units.total.set(Number(total ?? 0))
-      units.sold.set(Number(sold ?? 0))
-      units.reserved.set(Number(reserved ?? 0))
-    }
-    onScrape.backlog = async () => {
-      attemptBacklog.set(await attempts.backlog().catch(() => attempts.buffered))
-    }
+    saleGauges(fastify.meters.registry, catalog, attempts)
 
     fastify.decorate('sale', {
       catalog,

@@ -2,7 +2,12 @@ import fp from 'fastify-plugin'
 import underPressure, { type FastifyUnderPressureOptions as UnderPressureOptions } from '@fastify/under-pressure'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ERRORS, RETRY_AFTER_SECONDS } from '../../errors.ts'
-import type { ShedReason } from './metrics.ts'
+import client from '@platformatic/prom-client'
+import { countersBy } from './metrics.ts'
+
+/** Why a request was shed: one reason per limit of @fastify/under-pressure. */
+export const SHED_REASONS = ['event_loop_delay', 'heap_used', 'rss', 'event_loop_utilization', 'health_check'] as const
+type ShedReason = (typeof SHED_REASONS)[number]
 
 /** Never shed: operators need them most when the service is under pressure. */
 const UNSHED_ROUTES = new Set(['/metrics', '/health', '/health/live', '/health/ready'])
@@ -24,10 +29,16 @@ const SHED_REASON: Record<string, ShedReason> = {
 export default fp(
   async function loadShedding (fastify) {
     const { config, meters } = fastify
+    const shed = countersBy(new client.Counter({
+      name: 'flashsale_load_shed_total',
+      help: 'Requests refused with 503 because the process was under pressure, by reason.',
+      labelNames: ['reason'],
+      registers: [meters.registry],
+    }), SHED_REASONS)
     const refuse = (request: FastifyRequest, reply: FastifyReply, type: string) => {
       if (UNSHED_ROUTES.has(request.routeOptions.url ?? '')) return undefined
       const reason = SHED_REASON[type]
-      if (reason) meters.shed[reason].inc()
+      if (reason) shed[reason].inc()
       reply.code(ERRORS.unavailable.status).header('retry-after', RETRY_AFTER_SECONDS)
       return { error: 'unavailable', message: ERRORS.unavailable.message }
     }

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import client from '@platformatic/prom-client'
 import postgres, { type Sql } from 'postgres'
 import { redactUrl } from './redis.ts'
 
@@ -46,12 +47,18 @@ export default fp(
       await sql.end({ timeout: 0 })
       throw err
     }
-    const { pool, dbInFlight: inFlight } = fastify.meters
-    fastify.meters.onScrape.pool = () => {
-      pool.set({ state: 'max' }, DB_POOL_MAX)
-      pool.set({ state: 'busy' }, Math.min(inFlight.count, DB_POOL_MAX))
-      pool.set({ state: 'waiting' }, Math.max(inFlight.count - DB_POOL_MAX, 0))
-    }
+    const { registry, dbInFlight } = fastify.meters
+    new client.Gauge({
+      name: 'flashsale_db_pool_connections',
+      help: 'Postgres pool connections by state.',
+      labelNames: ['state'],
+      registers: [registry],
+      collect () {
+        this.set({ state: 'max' }, DB_POOL_MAX)
+        this.set({ state: 'busy' }, Math.min(dbInFlight.count, DB_POOL_MAX))
+        this.set({ state: 'waiting' }, Math.max(dbInFlight.count - DB_POOL_MAX, 0))
+      },
+    })
     fastify.decorate('sql', sql)
     fastify.addHook('onClose', async () => {
       await sql.end({ timeout: 5 })

@@ -3,30 +3,33 @@ import { Redis } from 'ioredis'
 import { ExecutionError, Redlock, ResourceLockedError, type Lock } from '@sesamecare-oss/redlock'
 import { performance } from 'node:perf_hooks'
 import { UnavailableError } from '../../errors.ts'
-import type { LockType } from './metrics.ts'
+import client from '@platformatic/prom-client'
+import { LOCK_RESULTS, LOCK_TYPES, LockBusyError, type Locks, type LockType } from '../../sale/locks.ts'
+import { countersBy, histogramsBy, SECONDS_SLOW } from './metrics.ts'
 import { connectRedis, redisOptions, redactUrl } from './redis.ts'
-
-/** Another holder has the lock and kept it through every retry. */
-export class LockBusyError extends Error {
-  constructor () {
-    super('lock busy')
-    this.name = 'LockBusyError'
-  }
-}
-
-export interface Locks {
-  /**
-   * Runs `routine` while holding the lock on `resource`, extending it while the routine runs.
-   * The signal aborts when the lock could not be extended: the routine must check it before
-   * any commit. Throws LockBusyError when the lock stays taken through the bounded retries,
-   * UnavailableError when no quorum of lock nodes answers.
-   */
-  withLock<T>(type: LockType, resource: string, routine: (signal: AbortSignal) => Promise<T>): Promise<T>
-}
 
 declare module 'fastify' {
   interface FastifyInstance {
     locks: Locks
+  }
+}
+
+/** Every acquisition, by lock type: its result, how long it waited, how long it held, and losses. */
+function lockMeters (registry: client.Registry) {
+  const registers = [registry]
+  const acquire = new client.Counter({
+    name: 'flashsale_lock_acquire_total', help: 'Lock acquisitions by lock type and result.', labelNames: ['lock_type', 'result'], registers,
+  })
+  const histogram = (name: string, help: string) =>
+    histogramsBy(new client.Histogram({ name, help, labelNames: ['lock_type'], buckets: SECONDS_SLOW, registers }), 'lock_type', LOCK_TYPES)
+  const byType = <T>(make: (type: LockType) => T) => Object.fromEntries(LOCK_TYPES.map((t) => [t, make(t)])) as Record<LockType, T>
+  return {
+    acquire: byType((t) => countersBy(acquire, LOCK_RESULTS, t)),
+    wait: histogram('flashsale_lock_wait_seconds', 'Time to acquire a lock, retries included.'),
+    hold: histogram('flashsale_lock_hold_seconds', 'Time a lock was held.'),
+    lost: countersBy(new client.Counter({
+      name: 'flashsale_lock_lost_total', help: 'Locks that expired or failed to extend while held.', labelNames: ['lock_type'], registers,
+    }), LOCK_TYPES),
   }
 }
 
@@ -51,7 +54,7 @@ export default fp(
     const { REDLOCK_REDIS_URLS, REDIS_COMMAND_TIMEOUT_MS, LOCK_TTL_MS, LOCK_RETRY_COUNT, LOCK_RETRY_DELAY_MS } =
       fastify.config
     const log = fastify.log.child({ component: 'redlock' })
-    const { lock: meters } = fastify.meters
+    const meters = lockMeters(fastify.meters.registry)
 
     // Connections of the lock's own, even to the main Redis: Redlock defines its scripts on a
     // client at first use, which must not meet an auto-pipeline that is already open.
@@ -83,13 +86,14 @@ export default fp(
       retryCount: LOCK_RETRY_COUNT,
       retryDelay: LOCK_RETRY_DELAY_MS,
       retryJitter: Math.floor(LOCK_RETRY_DELAY_MS / 2),
-      automaticExtensionThreshold: Math.floor(LOCK_TTL_MS / 5),
     })
     redlock.on('error', (err) => {
       if (!(err instanceof ResourceLockedError)) log.warn({ err }, 'lock node error')
     })
     const threshold = Math.floor(LOCK_TTL_MS / 5)
 
+    // Not Redlock's using(): it awaits the release before returning, one more round trip on every
+    // purchase's answer, and it says neither how long the acquisition took nor whether it was busy.
     async function withLock<T> (type: LockType, resource: string, routine: (signal: AbortSignal) => Promise<T>) {
       const start = performance.now()
       let lock: Lock
