@@ -1,12 +1,11 @@
 import fp from 'fastify-plugin'
-import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
 import { sendError } from '../../schemas/common.ts'
+import { ERRORS, type ErrorCode } from '../../errors.ts'
 import { bearerMatcher, WWW_AUTHENTICATE } from '../../bearer-token.ts'
 
-/** Marks the separate metrics listener's own requests; the value never leaves the process. */
-const INTERNAL_HEADER = 'x-flashsale-metrics-port'
+const envelope = (code: ErrorCode) => JSON.stringify({ error: code, message: ERRORS[code].message })
 
 /**
  * Who may read /metrics. With METRICS_PORT set, /metrics is served on that port only (bind it
@@ -17,14 +16,12 @@ const INTERNAL_HEADER = 'x-flashsale-metrics-port'
 export default fp(
   async function metricsAccess (fastify) {
     const { METRICS_PORT, METRICS_TOKEN, HOST } = fastify.config
-    const internal = randomBytes(24).toString('hex')
     const authorized = bearerMatcher(METRICS_TOKEN)
 
     fastify.addHook('onRequest', async (request, reply) => {
       if (request.routeOptions.url !== '/metrics') return
-      const fromMetricsPort = request.headers[INTERNAL_HEADER] === internal
-      if (METRICS_PORT > 0 && !fromMetricsPort) return sendError(reply, 'not_found')
-      if (METRICS_TOKEN && !fromMetricsPort) {
+      if (METRICS_PORT > 0) return sendError(reply, 'not_found')
+      if (METRICS_TOKEN) {
         if (!authorized(request.headers.authorization)) {
           reply.header('www-authenticate', WWW_AUTHENTICATE)
           return sendError(reply, 'unauthorized')
@@ -41,18 +38,19 @@ export default fp(
           res.writeHead(allowed ? 404 : 401, allowed
             ? { 'content-type': 'application/json' }
             : { 'content-type': 'application/json', 'www-authenticate': WWW_AUTHENTICATE })
-          res.end(JSON.stringify(allowed
-            ? { error: 'not_found', message: 'No such route.' }
-            : { error: 'unauthorized', message: 'A valid token is required.' }))
+          res.end(envelope(allowed ? 'not_found' : 'unauthorized'))
           return
         }
-        fastify.inject({ method: 'GET', url: '/metrics', headers: { [INTERNAL_HEADER]: internal } }).then(
-          (r) => {
-            res.writeHead(r.statusCode, { 'content-type': String(r.headers['content-type'] ?? 'text/plain') })
-            res.end(r.body)
+        // The same registry /metrics serves on the buyer port, read directly.
+        const { registry } = fastify.meters
+        registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': registry.contentType })
+            res.end(text)
           },
           () => {
-            res.writeHead(503).end()
+            res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' })
+            res.end(envelope('unavailable'))
           }
         )
       })
