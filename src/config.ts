@@ -29,6 +29,8 @@ export const ConfigSchema = Type.Object({
   COMMIT_LEASE_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 30_000 }),
   SWEEP_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
   SALE_REFRESH_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
+  // Purchases committed together in one Postgres transaction at most (group commit).
+  PURCHASE_BATCH_MAX: Type.Integer({ minimum: 1, maximum: 5_000, default: 256 }),
   ATTEMPT_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5_000, default: 2_000 }),
   ATTEMPT_BUFFER_MAX: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
   DB_POOL_MAX: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),

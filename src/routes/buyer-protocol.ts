@@ -40,15 +40,16 @@ export function waitingFor (reply: FastifyReply): () => boolean {
 }
 
 /**
- * The work's outcome, or undefined once the deadline has answered 503: what the work does after
- * that (succeed or fail) is nobody's answer, and is not logged as one.
+ * The work's outcome, or undefined once the deadline has answered 503 or the client has gone: what
+ * the work does after that (succeed or fail) is nobody's answer, and is not logged as one.
  */
 export async function unlessAnswered<T> (reply: FastifyReply, work: Promise<T>): Promise<T | undefined> {
+  const gone = () => reply.sent || reply.raw.destroyed
   try {
     const outcome = await work
-    return reply.sent ? undefined : outcome
+    return gone() ? undefined : outcome
   } catch (err) {
-    if (reply.sent) return undefined
+    if (gone()) return undefined
     throw err
   }
 }

@@ -1,5 +1,6 @@
 import { LockBusyError } from './locks.ts'
-import { insertPurchase, purchaseByCode } from '../repositories/purchases.ts'
+import { purchaseByCode } from '../repositories/purchases.ts'
+import { CommitBatch } from './commit-batch.ts'
 import { UnavailableError } from '../errors.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'
 import type { SaleContext } from './context.ts'
@@ -8,6 +9,9 @@ import { lockResource, saleIdOfCode } from './keys.ts'
 export type PurchaseOutcome =
   | { result: 'success' | 'replay'; purchaseId: string; saleId: number; itemId: number; userId: string }
   | { result: 'code_not_found' | 'code_expired' | 'lock_busy' }
+
+/** Batches of purchases committing at once; more would only queue for the pool's connections. */
+const COMMIT_CONCURRENCY = 2
 
 /**
  * Purchase: commit a reservation to Postgres exactly once. The lock makes one request at a time
@@ -18,9 +22,14 @@ export class Purchases {
   private readonly ctx: SaleContext
   private readonly catalog: SaleCatalog
 
+  private readonly batch: CommitBatch
+  /** Purchases of a code in flight in this process: a duplicate joins the first, never its lock. */
+  private readonly inFlight = new Map<string, Promise<PurchaseOutcome>>()
+
   constructor (ctx: SaleContext, catalog: SaleCatalog) {
     this.ctx = ctx
     this.catalog = catalog
+    this.batch = new CommitBatch(ctx.sql, ctx.meters, { maxBatch: ctx.config.PURCHASE_BATCH_MAX, concurrency: COMMIT_CONCURRENCY })
   }
 
   /**
@@ -30,10 +39,18 @@ export class Purchases {
    * exception; a retry then answers its purchase_id).
    */
   async purchase (code: string, waiting: () => boolean): Promise<PurchaseOutcome> {
-    const outcome = await this.decide(code, waiting).catch((err) => {
+    const first = this.inFlight.get(code)
+    let work = first
+    if (!work) {
+      work = this.decide(code, waiting).finally(() => this.inFlight.delete(code))
+      this.inFlight.set(code, work)
+    }
+    let outcome = await work.catch((err) => {
       this.ctx.meters.purchase.error.inc()
       throw err
     })
+    // A double submit is answered the purchase its first submit made.
+    if (first && outcome.result === 'success') outcome = { ...outcome, result: 'replay' }
     this.ctx.meters.purchase[outcome.result].inc()
     return outcome
   }
@@ -91,8 +108,7 @@ export class Purchases {
     let purchaseId: string
     let result: 'success' | 'replay' = 'success'
     if (status === 'commit') {
-      const row = await meters.db('purchase_insert', () =>
-        insertPurchase(sql, { code, saleId, itemId, userId: user! }))
+      const row = await this.batch.insert({ code, saleId, itemId, userId: user! })
       purchaseId = row.id
       if (!row.inserted) result = 'replay'
     } else {
