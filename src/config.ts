@@ -24,8 +24,8 @@ export const ConfigSchema = Type.Object({
     { default: 'info' }
   ),
   LOCK_TTL_MS: Type.Integer({ minimum: 500, maximum: 60_000, default: 5_000 }),
-  LOCK_RETRY_COUNT: Type.Integer({ minimum: 0, maximum: 100, default: 3 }),
-  LOCK_RETRY_DELAY_MS: Type.Integer({ minimum: 1, maximum: 5_000, default: 40 }),
+  LOCK_RETRY_COUNT: Type.Integer({ minimum: 0, maximum: 100, default: 10 }),
+  LOCK_RETRY_DELAY_MS: Type.Integer({ minimum: 1, maximum: 5_000, default: 25 }),
   COMMIT_LEASE_MS: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 30_000 }),
   SWEEP_INTERVAL_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),
   SALE_REFRESH_MS: Type.Integer({ minimum: 10, maximum: 60_000, default: 1_000 }),

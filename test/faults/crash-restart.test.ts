@@ -103,3 +103,62 @@ t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sol
   t.match(sale.body, { units_sold: UNITS, units_reserved: 0, units_available: 0 })
   t.equal((await second.stop('SIGTERM')).code, 0, 'restarted service shuts down cleanly')
 })
+
+/**
+ * A crash between two steps of a group commit: a batch whose statement never reached Postgres
+ * (its bytes held, then dropped with the connection), and a batch Postgres committed whose answer
+ * the service never heard. Either way every reservation of the batch settles by what Postgres
+ * holds, and each code is bought exactly once after the restart.
+ */
+for (const stage of ['before the commit', 'after the commit, before settling'] as const) {
+  t.test(`SIGKILL mid-batch, ${stage}: the batch heals whole`, async (t) => {
+    const { url: dbUrl, sql } = await testDatabase(t, 2)
+    const redis = await startRedis(t)
+    const proxy = await startProxy(t, proxyTarget(dbUrl))
+    const env = {
+      DATABASE_URL: viaProxy(dbUrl, proxy), REDIS_URL: redis.url, COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100',
+      SALE_REFRESH_MS: '200', REQUEST_DEADLINE_MS: '20000',
+    }
+    const first = await startService(t, env)
+    const call = httpClient(t, first.base, 64)
+    const saleId = await createSale(call, { items: 40, stock_per_item: 1, per_user_limit: 40, reservation_ttl_seconds: 600 })
+    const codes = (await Promise.all(Array.from({ length: 40 }, (_, i) => call('POST', `/checkout?user_id=b&id=${i + 1}`))))
+      .map((r) => r.body.code as string)
+    const keys = await keysOfSale(sql, saleId)
+
+    if (stage === 'before the commit') proxy.hold()
+    else proxy.replyLatencyMs = 3_000
+    const purchases = codes.map((code) => call('POST', `/purchase?code=${code}`).catch(() => undefined))
+    await waitFor('every reservation committing, and for the second stage a batch committed', async () => {
+      if ((await reservationStates(redis.client, keys.res)).C < codes.length) return false
+      if (stage === 'before the commit') return true
+      const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases`)[0]!
+      return n > 0
+    })
+    process.kill(first.pid, 'SIGKILL')
+    await first.exited
+    await Promise.all(purchases)
+    await proxy.cut()
+    await proxy.restore()
+    const committed = new Set((await sql<{ code: string }[]>`SELECT code FROM purchases`).map((r) => r.code))
+    if (stage === 'before the commit') t.equal(committed.size, 0, 'nothing reached Postgres')
+    else t.ok(committed.size > 0, `Postgres committed ${committed.size} purchases the service never heard of`)
+
+    const second = await startService(t, env)
+    const call2 = httpClient(t, second.base)
+    const states = await waitFor('the batch settled', async () => {
+      const s = await reservationStates(redis.client, keys.res)
+      return s.C === 0 ? s : undefined
+    })
+    t.same(states, { R: 40 - committed.size, C: 0, S: committed.size, X: 0 }, 'every reservation settled by what Postgres holds')
+    for (const code of codes) {
+      const [state] = (await redis.client.hget(keys.res, code))!.split('|')
+      if ((state === 'S') !== committed.has(code)) t.fail(`${code} is ${state} in Redis, ${committed.has(code) ? '' : 'not '}in Postgres`)
+    }
+    const after = await Promise.all(codes.map((code) => call2('POST', `/purchase?code=${code}`)))
+    t.same([...new Set(after.map((r) => r.status))], [200], 'every code bought after the restart')
+    const { n, d } = (await sql<{ n: number; d: number }[]>`SELECT count(*)::int AS n, count(DISTINCT code)::int AS d FROM purchases`)[0]!
+    t.same([n, d], [40, 40], 'exactly once each')
+    t.match((await call2('GET', '/sale')).body, { units_sold: 40, units_reserved: 0, units_available: 0 })
+  })
+}

@@ -87,6 +87,8 @@ export interface Proxy {
   /** Holds every chunk from clients until release(): a database that stops answering. */
   hold(): void
   release(): void
+  /** Holds every answer of the database this long: it has done the work, the client hears later. */
+  replyLatencyMs: number
 }
 
 export async function startProxy (t: Test, target: { host: string; port: number }): Promise<Proxy> {
@@ -97,9 +99,11 @@ export async function startProxy (t: Test, target: { host: string; port: number 
   const proxy: Proxy = {
     port,
     latencyMs: 0,
+    replyLatencyMs: 0,
     hold () {
       held ??= []
     },
+
     release () {
       const pending = held ?? []
       held = undefined
@@ -107,6 +111,8 @@ export async function startProxy (t: Test, target: { host: string; port: number 
     },
     async restore () {
       if (server) return
+      held = undefined
+      proxy.replyLatencyMs = 0
       server = createServer((client) => {
         const upstream = connect(target.port, target.host)
         sockets.add(client).add(upstream)
@@ -124,7 +130,10 @@ export async function startProxy (t: Test, target: { host: string; port: number 
           else if (proxy.latencyMs === 0) send()
           else setTimeout(send, proxy.latencyMs)
         })
-        upstream.pipe(client)
+        upstream.on('data', (chunk) => {
+          if (proxy.replyLatencyMs === 0) client.write(chunk)
+          else setTimeout(() => client.write(chunk), proxy.replyLatencyMs)
+        })
       })
       server.listen(port, '127.0.0.1')
       await once(server, 'listening')

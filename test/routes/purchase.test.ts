@@ -61,3 +61,28 @@ t.test('50 concurrent purchases of one code give one row and one purchase_id', a
   const [row] = await sql`SELECT count(*)::int AS n FROM purchases WHERE code = ${code}`
   t.equal(row?.n, 1, 'exactly one purchase row')
 })
+
+t.test('double submits in a storm: every duplicate gets the first commit\'s purchase_id', async (t) => {
+  const { app, createSale, sql } = await buildTestApp(t, { RATE_LIMIT_IP_MAX: 0, RATE_LIMIT_USER_MAX: 0 })
+  await createSale({ items: 500, stock_per_item: 1, per_user_limit: 500 })
+  const codes: string[] = []
+  for (let i = 0; i < 500; i++) codes.push((await app.inject({ method: 'POST', url: `/checkout?user_id=u${i}&id=${i + 1}` })).json().code)
+  // Each code sent three times at once, 150 requests in flight.
+  const sends = codes.flatMap((code) => [code, code, code])
+  const answers: { code: string; status: number; id: string }[] = []
+  let next = 0
+  await Promise.all(Array.from({ length: 150 }, async () => {
+    while (next < sends.length) {
+      const code = sends[next++]!
+      const res = await app.inject({ method: 'POST', url: `/purchase?code=${code}` })
+      answers.push({ code, status: res.statusCode, id: res.statusCode === 200 ? res.json().purchase_id : '' })
+    }
+  }))
+  const ok = answers.filter((a) => a.status === 200)
+  t.equal(ok.length, sends.length, `every submit answered 200 (${sends.length - ok.length} were not)`)
+  const ids = new Map<string, Set<string>>()
+  for (const a of ok) ids.set(a.code, (ids.get(a.code) ?? new Set()).add(a.id))
+  t.ok([...ids.values()].every((s) => s.size === 1), 'one purchase_id per code')
+  const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases`
+  t.equal(row!.n, 500, 'one row per code')
+})
