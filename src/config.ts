@@ -11,7 +11,15 @@ export const ConfigSchema = Type.Object({
   LISTEN_BACKLOG: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 65_535 }),
   REDIS_URL: Url('redis|rediss'),
   DATABASE_URL: Url('postgres|postgresql'),
-  REDLOCK_REDIS_URLS: Type.Array(Url('redis|rediss'), { minItems: 1 }),
+  // host:port seeds of a Redis Cluster: then the service's data lives there and REDIS_URL is unused.
+  REDIS_CLUSTER_NODES: Type.Array(Type.String({ pattern: '^[^\\s:,]+:\\d{1,5}$', description: 'host:port' }), { default: [] }),
+  // Redlock's nodes; empty (with a cluster) means the cluster itself.
+  REDLOCK_REDIS_URLS: Type.Array(Url('redis|rediss'), { default: [] }),
+  // How many cluster slots one sale's stock is spread over (see docs/scaling.md).
+  SALE_SHARDS: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  // Replicas that must have a reservation or purchase before it is answered (WAIT); 0: none.
+  REDIS_WAIT_REPLICAS: Type.Integer({ minimum: 0, maximum: 16, default: 0 }),
+  REDIS_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 100 }),
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'fs' }),
   ADMIN_TOKEN: Type.String({ default: '' }),
   RESERVATION_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
@@ -89,13 +97,15 @@ export function loadConfig (
     if (value === undefined || value === '') continue
     raw[key] = numeric.has(key) && /^-?\d+$/.test(value.trim()) ? Number(value) : value.trim()
   }
-  if (typeof raw.REDLOCK_REDIS_URLS === 'string') {
-    raw.REDLOCK_REDIS_URLS = raw.REDLOCK_REDIS_URLS.split(',').map((u) => u.trim()).filter(Boolean)
+  for (const list of ['REDLOCK_REDIS_URLS', 'REDIS_CLUSTER_NODES']) {
+    if (typeof raw[list] === 'string') raw[list] = raw[list].split(',').map((u) => u.trim()).filter(Boolean)
   }
   Object.assign(raw, overrides)
   raw.REDIS_URL ??= LOCAL_REDIS_URL
   raw.DATABASE_URL ??= LOCAL_DATABASE_URL
-  raw.REDLOCK_REDIS_URLS ??= [raw.REDIS_URL]
+  // Locks default to the data's own Redis: the cluster, or REDIS_URL.
+  const clustered = Array.isArray(raw.REDIS_CLUSTER_NODES) && raw.REDIS_CLUSTER_NODES.length > 0
+  if (!clustered) raw.REDLOCK_REDIS_URLS ??= [raw.REDIS_URL]
 
   const config = Value.Default(ConfigSchema, raw) as Config
   const problems = [...Value.Errors(ConfigSchema, config)].map(

@@ -69,7 +69,7 @@ export async function ensureLocalServices (
         stops.push(started.stop)
       }
     }
-    if (!env.REDIS_URL) {
+    if (!env.REDIS_URL && !env.REDIS_CLUSTER_NODES) {
       const host = opts.redisHost ?? '127.0.0.1'
       const port = opts.redisPort ?? 6379
       if (!(await redisAnswers(host, port))) {

@@ -3,13 +3,16 @@ import type { Sql } from 'postgres'
 import type { Config } from '../config.ts'
 import type { Locks } from './locks.ts'
 import type { SaleMeters } from './meters.ts'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { SaleScripts } from './scripts.ts'
+
+/** A client of the data's Redis: one server, or a cluster (REDIS_CLUSTER_NODES). */
+export type RedisClient = Redis | Cluster
 
 /** What the sale domain needs from the app: its clients, configuration and meters. */
 export interface SaleContext {
   config: Config
-  redis: Redis
+  redis: RedisClient
   scripts: SaleScripts
   sql: Sql
   locks: Locks

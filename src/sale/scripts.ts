@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './context.ts'
 import { ROOT } from '../paths.ts'
 import { ATTEMPT_GROUP, rateKeys, type SaleKeys } from './keys.ts'
 
@@ -73,7 +73,7 @@ const windowArgs = (w: SaleWindow): Arg[] => [w.startsAt, w.endsAt, w.perUserLim
  * Registers the scripts on a client with defineCommand (EVALSHA, with the NOSCRIPT fallback)
  * and returns their typed wrappers.
  */
-export function saleScripts (redis: Redis): SaleScripts {
+export function saleScripts (redis: RedisClient): SaleScripts {
   for (const [name, definition] of Object.entries(SCRIPTS)) redis.defineCommand(name, definition)
   const r = redis as unknown as Commands
   return {

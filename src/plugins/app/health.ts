@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import client from '@platformatic/prom-client'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { getHeapStatistics } from 'node:v8'
+import { assertServing } from '../external/redis.ts'
 
 /**
  * Lag percentiles and utilization cover the last WINDOW_MS to 2 * WINDOW_MS: two delay
@@ -135,7 +136,8 @@ export default fp(
       const now = Date.now()
       if (!cached || now - cached.at > PING_CACHE_MS) {
         const value = Promise.all([
-          timedPing(() => meters.redis('ping', () => redis.ping())),
+          // A cluster answers only when its state is ok: every slot served.
+          timedPing(() => meters.redis('ping', () => assertServing(redis))),
           timedPing(() => meters.db('ping', async () => sql`SELECT 1`)),
         ]).then(([r, p]) => ({ redis: r, postgres: p }))
         cached = { at: now, value }

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { RedisClient } from '../../sale/context.ts'
 
 /**
  * Options shared by every connection of the service: commands fail at once while Redis is
@@ -29,20 +30,69 @@ export async function connectRedis (url: string, commandTimeout: number, autoPip
   return redis
 }
 
+/**
+ * A Redis Cluster client over the given seeds, ready when every slot has a master. It follows
+ * MOVED and ASK redirections and refreshes its slot map after a resharding or a failover; during
+ * a failover commands fail (503) rather than queue, like a single server's.
+ */
+export async function connectCluster (seeds: readonly string[], commandTimeout: number, autoPipelining = true): Promise<Cluster> {
+  const nodes = seeds.map((seed) => {
+    const at = seed.lastIndexOf(':')
+    return { host: seed.slice(0, at), port: Number(seed.slice(at + 1)) }
+  })
+  const { enableAutoPipelining, enableOfflineQueue, ...perNode } = redisOptions(commandTimeout, autoPipelining)
+  const cluster = new Cluster(nodes, {
+    redisOptions: perNode,
+    enableAutoPipelining,
+    enableOfflineQueue,
+    lazyConnect: true,
+    scaleReads: 'master',
+    maxRedirections: 16,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: 2_000,
+    clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
+  })
+  try {
+    await cluster.connect()
+  } catch (err) {
+    cluster.disconnect()
+    throw new Error(`cannot reach the Redis Cluster at ${seeds.join(',')}: ${(err as Error).message}`, { cause: err })
+  }
+  return cluster
+}
+
+/**
+ * Throws unless Redis can serve: a server that answers PING, or a cluster whose state is ok (every
+ * slot served by a reachable master).
+ */
+export async function assertServing (redis: RedisClient): Promise<void> {
+  if (!(redis instanceof Cluster)) {
+    await redis.ping()
+    return
+  }
+  const info = await redis.cluster('INFO') as string
+  const state = /cluster_state:(\w+)/.exec(info)?.[1]
+  if (state !== 'ok') throw new Error(`cluster state is ${state ?? 'unknown'}`)
+}
+
 export function redactUrl (url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@')
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: Redis
+    redis: RedisClient
   }
 }
 
 export default fp(
   async function redisPlugin (fastify) {
-    const { REDIS_URL, REDIS_COMMAND_TIMEOUT_MS } = fastify.config
-    const redis = await connectRedis(REDIS_URL, REDIS_COMMAND_TIMEOUT_MS)
+    const { REDIS_URL, REDIS_CLUSTER_NODES, REDIS_COMMAND_TIMEOUT_MS } = fastify.config
+    const redis: RedisClient = REDIS_CLUSTER_NODES.length > 0
+      ? await connectCluster(REDIS_CLUSTER_NODES, REDIS_COMMAND_TIMEOUT_MS)
+      : await connectRedis(REDIS_URL, REDIS_COMMAND_TIMEOUT_MS)
     const log = fastify.log.child({ component: 'redis' })
     let down = false
     redis.on('error', (err) => {
@@ -53,7 +103,7 @@ export default fp(
       if (down) log.info('redis connection restored')
       down = false
     })
-    fastify.decorate('redis', redis)
+    fastify.decorate<RedisClient>('redis', redis)
     fastify.addHook('onClose', async () => {
       await redis.quit().catch(() => redis.disconnect())
     })

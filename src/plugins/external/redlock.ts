@@ -6,7 +6,8 @@ import { UnavailableError } from '../../errors.ts'
 import client from '@platformatic/prom-client'
 import { LOCK_RESULTS, LOCK_TYPES, LockBusyError, type Locks, type LockType } from '../../sale/locks.ts'
 import { countersBy, histogramsBy, SECONDS_SLOW } from './metrics.ts'
-import { connectRedis, redisOptions, redactUrl } from './redis.ts'
+import { connectCluster, connectRedis, redisOptions, redactUrl } from './redis.ts'
+import type { RedisClient } from '../../sale/context.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -47,11 +48,12 @@ async function isBusy (err: unknown): Promise<boolean> {
 
 /**
  * Redlock over the nodes of REDLOCK_REDIS_URLS (a quorum of independent Redis servers, or the
- * main Redis alone). Every acquisition is measured: result, wait, hold, and locks lost.
+ * main Redis alone), or over the Redis Cluster when there are none. Every acquisition is
+ * measured: result, wait, hold, and locks lost.
  */
 export default fp(
   async function redlockPlugin (fastify) {
-    const { REDLOCK_REDIS_URLS, REDIS_COMMAND_TIMEOUT_MS, LOCK_TTL_MS, LOCK_RETRY_COUNT, LOCK_RETRY_DELAY_MS } =
+    const { REDLOCK_REDIS_URLS, REDIS_CLUSTER_NODES, REDIS_COMMAND_TIMEOUT_MS, LOCK_TTL_MS, LOCK_RETRY_COUNT, LOCK_RETRY_DELAY_MS } =
       fastify.config
     const log = fastify.log.child({ component: 'redlock' })
     const meters = lockMeters(fastify.meters.registry)
@@ -59,11 +61,17 @@ export default fp(
     // Connections of the lock's own, even to the main Redis: Redlock defines its scripts on a
     // client at first use, which must not meet an auto-pipeline that is already open.
     // A minority of lock nodes may be down at start: the quorum is what must be reachable.
-    const own: Redis[] = []
+    const own: RedisClient[] = []
+    // Without lock nodes of their own, the locks live in the cluster that holds the data: one
+    // node per lock key, the cluster's replicas for failover.
+    const cluster = REDLOCK_REDIS_URLS.length === 0
+      ? await connectCluster(REDIS_CLUSTER_NODES, REDIS_COMMAND_TIMEOUT_MS, false)
+      : undefined
+    if (cluster) own.push(cluster)
     const settled = await Promise.allSettled(
       REDLOCK_REDIS_URLS.map((url) => connectRedis(url, REDIS_COMMAND_TIMEOUT_MS, false))
     )
-    const clients = settled.map((s, i) => {
+    const clients: RedisClient[] = cluster ? [cluster] : settled.map((s, i) => {
       if (s.status === 'fulfilled') {
         own.push(s.value)
         return s.value
@@ -77,7 +85,7 @@ export default fp(
     // Node failures surface through the lock attempts (and the redlock `error` event below).
     for (const c of own) c.on('error', () => {})
     const quorum = Math.floor(clients.length / 2) + 1
-    if (settled.filter((s) => s.status === 'fulfilled').length < quorum) {
+    if (!cluster && settled.filter((s) => s.status === 'fulfilled').length < quorum) {
       for (const c of own) c.disconnect()
       throw new Error(`cannot reach a quorum (${quorum} of ${clients.length}) of the Redlock nodes in REDLOCK_REDIS_URLS`)
     }
