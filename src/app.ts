@@ -14,6 +14,7 @@ import healthPlugin from './plugins/app/health.ts'
 import loadSheddingPlugin from './plugins/external/load-shedding.ts'
 import metricsAccessPlugin from './plugins/app/metrics-access.ts'
 import securityPlugin from './plugins/external/security.ts'
+import openapiPlugin, { docsUi } from './plugins/external/swagger.ts'
 import checkoutRoutes from './routes/checkout.ts'
 import purchaseRoutes from './routes/purchase.ts'
 import saleRoutes from './routes/sale.ts'
@@ -33,6 +34,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
   fastify.addSchema(ErrorBody)
 
   await fastify.register(configPlugin, { config })
+  await fastify.register(openapiPlugin)
   await fastify.register(metricsAccessPlugin)
   await fastify.register(metricsPlugin)
   await fastify.register(redisPlugin)
@@ -65,6 +67,8 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
 
   fastify.setNotFoundHandler((_request, reply) => sendError(reply, 'not_found'))
 
+  // Before the 405 routes are collected: they are for the API's paths.
+  await fastify.register(docsUi)
   const methods = routeMethods(fastify)
   await fastify.register(checkoutRoutes)
   await fastify.register(purchaseRoutes)

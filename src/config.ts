@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { isIP } from 'node:net'
 
 const Url = (protocols: string) =>
   Type.String({ pattern: `^(${protocols})://`, description: `a ${protocols} URL` })
@@ -55,6 +56,8 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_IP_MAX: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 6_000 }),
   RATE_LIMIT_USER_MAX: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 100 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 10_000 }),
+  // Fastify's trustProxy: whose X-Forwarded-For names the client (rate limits, logs). See parseTrustProxy.
+  TRUST_PROXY: Type.Union([Type.Boolean(), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], { default: false }),
   // /metrics: on a port of its own (then not on PORT), and/or behind a bearer token.
   METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
   METRICS_TOKEN: Type.String({ default: '' }),
@@ -75,6 +78,42 @@ export class ConfigError extends Error {
     this.name = 'ConfigError'
     this.problems = problems
   }
+}
+
+/** proxy-addr's names for ranges, which Fastify's trustProxy takes besides addresses. */
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/** An IP address, a CIDR range of one (`10.0.0.0/8`, `fd00::/8`), or a range's name. */
+function isProxyAddress (entry: string): boolean {
+  if (PROXY_RANGES.has(entry)) return true
+  const [address = '', bits, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))
+}
+
+const TRUST_PROXY_VALUES = 'false, true, or comma-separated addresses and CIDR ranges (or loopback, linklocal, uniquelocal)'
+
+/**
+ * TRUST_PROXY as Fastify's `trustProxy` takes it: `false` (X-Forwarded-For is ignored), `true`
+ * (its left-most address, which the client itself can write), or the proxies' addresses and
+ * CIDR ranges, comma-separated (the client is the nearest address that is none of them).
+ * Anything else is a problem, returned as a string.
+ */
+export function parseTrustProxy (value: string): boolean | string[] | { problem: string } {
+  const text = value.trim().toLowerCase()
+  if (text === 'false') return false
+  if (text === 'true') return true
+  // Fastify trusts nobody on a hop count (since 5.12.1): it cannot tell a proxy from a client
+  // that wrote the header itself. Taking one would switch the setting off without a word.
+  if (/^\d+$/.test(text)) {
+    return { problem: `TRUST_PROXY: a hop count is not taken, list the proxies' addresses instead; expected ${TRUST_PROXY_VALUES} (got ${JSON.stringify(value)})` }
+  }
+  const entries = value.split(',').map((e) => e.trim()).filter(Boolean)
+  const bad = entries.filter((e) => !isProxyAddress(e))
+  if (entries.length > 0 && bad.length === 0) return entries
+  const which = bad.length > 0 ? `not an address or range: ${bad.map((e) => JSON.stringify(e)).join(', ')}; ` : ''
+  return { problem: `TRUST_PROXY: ${which}expected ${TRUST_PROXY_VALUES} (got ${JSON.stringify(value)})` }
 }
 
 const numeric = new Set(
@@ -100,6 +139,16 @@ export function loadConfig (
   for (const list of ['REDLOCK_REDIS_URLS', 'REDIS_CLUSTER_NODES']) {
     if (typeof raw[list] === 'string') raw[list] = raw[list].split(',').map((u) => u.trim()).filter(Boolean)
   }
+  const early: string[] = []
+  if (typeof raw.TRUST_PROXY === 'string') {
+    const trust = parseTrustProxy(raw.TRUST_PROXY)
+    if (typeof trust === 'object' && 'problem' in trust) {
+      early.push(trust.problem)
+      delete raw.TRUST_PROXY
+    } else {
+      raw.TRUST_PROXY = trust
+    }
+  }
   Object.assign(raw, overrides)
   raw.REDIS_URL ??= LOCAL_REDIS_URL
   raw.DATABASE_URL ??= LOCAL_DATABASE_URL
@@ -108,9 +157,9 @@ export function loadConfig (
   if (!clustered) raw.REDLOCK_REDIS_URLS ??= [raw.REDIS_URL]
 
   const config = Value.Default(ConfigSchema, raw) as Config
-  const problems = [...Value.Errors(ConfigSchema, config)].map(
+  const problems = [...early, ...[...Value.Errors(ConfigSchema, config)].map(
     (e) => `${e.path.slice(1).split('/')[0] || '(root)'}: ${e.message} (got ${JSON.stringify(e.value)})`
-  )
+  )]
   if (typeof config.ADMIN_TOKEN === 'string' && config.ADMIN_TOKEN.length > 0 && config.ADMIN_TOKEN.length < MIN_TOKEN_LENGTH) {
     problems.push(`ADMIN_TOKEN: must be at least ${MIN_TOKEN_LENGTH} characters (got ${config.ADMIN_TOKEN.length})`)
   }

@@ -16,6 +16,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
     },
     // Per-request logs only at debug and below: nothing per request on the hot path otherwise.
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
+    // The rate limit per address and the logs see request.ip: the client's, behind trusted proxies.
+    trustProxy: config.TRUST_PROXY,
     bodyLimit: 16 * 1024,
     connectionTimeout: 30_000,
     keepAliveTimeout: 72_000,

@@ -23,9 +23,20 @@ const admin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/sales', {
     schema: {
+      tags: ['operator'],
+      operationId: 'createSale',
       summary: 'Create a sale now or scheduled; a sale starting now ends the current one',
+      description: 'Times are ISO 8601; `starts_at` defaults to now and `ends_at` to an hour after the start. ' +
+        'A sale whose window contains now is the current sale: creating one ends the sales it overlaps (one ' +
+        'that started earlier ends where the new one starts, and its unsold reservations can no longer be ' +
+        'purchased; one that starts later is cancelled). `per_user_limit` and `reservation_ttl_seconds` ' +
+        'default to `PER_USER_LIMIT` and `RESERVATION_TTL_SECONDS`.',
+      security: [{ operatorToken: [] }],
       body: CreateSaleBody,
-      response: { 201: CreateSaleReply, ...errorResponses('invalid_request', 'unauthorized') },
+      response: {
+        201: CreateSaleReply,
+        ...errorResponses('invalid_request', 'unauthorized', 'payload_too_large', 'unsupported_media_type', 'rate_limited'),
+      },
     },
   }, async (request, reply) => {
     const body = request.body

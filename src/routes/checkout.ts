@@ -36,10 +36,18 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/checkout', {
     handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
+      tags: ['buyer'],
+      operationId: 'checkout',
       summary: 'Reserve one unit of an item for a limited time',
+      description: 'Reserves one unit of item `id` (or `item_id`) for `user_id` until `expires_at`; the code ' +
+        'it answers buys the unit with `POST /purchase`. A reservation not bought by then returns to stock. ' +
+        'With `Accept: text/plain` the answer is the bare code. Limited per client address and per `user_id` ' +
+        '(429 `rate_limited`), and to the sale\'s per-user limit of units reserved or bought ' +
+        '(429 `user_limit_reached`, with `Retry-After` set to the reservation time). Every attempt is recorded.',
       querystring: CheckoutQuery,
       response: {
         200: {
+          description: 'Reserved: the code that buys the unit, until `expires_at`',
           content: {
             'application/json': { schema: CheckoutReply },
             'text/plain': { schema: Type.String({ description: 'the bare code, with Accept: text/plain' }) },

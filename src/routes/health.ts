@@ -23,15 +23,15 @@ const HealthReply = Type.Object({
     utilization: Type.Number(),
   }, { additionalProperties: false }),
   dependencies: Type.Object({ redis: Dependency, postgres: Dependency }, { additionalProperties: false }),
-}, { additionalProperties: false })
+}, { additionalProperties: false, description: 'The process, its event loop and its dependencies' })
 
-const LiveReply = Type.Object({ status: Type.Literal('ok') })
+const LiveReply = Type.Object({ status: Type.Literal('ok') }, { description: 'Alive' })
 
 const ReadyReply = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
   /** Why the instance is not ready: `shutting_down`, `redis_down`, `postgres_down`. */
   reasons: Type.Array(Type.String()),
-})
+}, { description: 'Ready, or why not' })
 
 /** Seconds a probe should wait before asking a failing instance again. */
 const RETRY_AFTER_SECONDS = 1
@@ -41,7 +41,11 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/health', {
     schema: {
+      tags: ['health'],
+      operationId: 'getHealth',
       summary: 'Process, event loop and dependency health; 503 when a dependency is down',
+      description: '`status` is `ok`, or `degraded` (503) when Redis or Postgres does not answer a ping, or ' +
+        '`shutting_down` (503) once the process is stopping.',
       response: { 200: HealthReply, 503: HealthReply },
     },
   }, async (_request, reply) => {
@@ -65,12 +69,20 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/health/live', {
-    schema: { summary: 'The process is up and its event loop turns', response: { 200: LiveReply } },
+    schema: {
+      tags: ['health'],
+      operationId: 'getLiveness',
+      summary: 'The process is up and its event loop turns',
+      response: { 200: LiveReply },
+    },
   }, async () => ({ status: 'ok' as const }))
 
   fastify.get('/health/ready', {
     schema: {
+      tags: ['health'],
+      operationId: 'getReadiness',
       summary: 'Ready for traffic: dependencies reachable and not shutting down',
+      description: 'Not ready (503) lists its `reasons`: `shutting_down`, `redis_down`, `postgres_down`.',
       response: { 200: ReadyReply, 503: ReadyReply },
     },
   }, async (_request, reply) => {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyPluginAsync, HTTPMethods } from 'fastify'
-import { ErrorBody, sendError } from '../schemas/common.ts'
+import { errorResponse, sendError } from '../schemas/common.ts'
 
 const METHODS: HTTPMethods[] = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT']
 
@@ -28,7 +28,8 @@ const methodNotAllowed: FastifyPluginAsync<{ methods: Map<string, Set<string>> }
       method: others,
       url,
       exposeHeadRoute: false,
-      schema: { hide: true, response: { 405: { $ref: `${ErrorBody.$id}#` } } },
+      // Hidden, yet documented: its 405 shows on the operations of its path.
+      schema: { hide: true, response: { 405: errorResponse('method_not_allowed') } },
       handler: async (_request, reply) => {
         reply.header('allow', allow)
         return sendError(reply, 'method_not_allowed', { message: `${url} takes ${allow} only.` })

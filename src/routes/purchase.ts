@@ -11,16 +11,22 @@ const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/purchase', {
     handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
+      tags: ['buyer'],
+      operationId: 'purchase',
       summary: 'Buy a reserved unit; the same code again answers the same purchase',
+      description: 'Buys the unit a checkout reserved. Idempotent: the same code purchased again answers 200 ' +
+        'with the same `purchase_id`. While another request purchases the same code the answer is 409 ' +
+        '`purchase_in_progress`: retry. With `Accept: text/plain` a purchase answers an empty 200.',
       querystring: PurchaseQuery,
       response: {
         200: {
+          description: 'Purchased (now, or by an earlier request with the same code)',
           content: {
             'application/json': { schema: PurchaseReply },
             'text/plain': { schema: Type.String({ maxLength: 0, description: 'empty, with Accept: text/plain' }) },
           },
         },
-        ...errorResponses('invalid_request', 'code_not_found', 'code_expired', 'purchase_in_progress'),
+        ...errorResponses('invalid_request', 'code_not_found', 'code_expired', 'purchase_in_progress', 'rate_limited'),
       },
     },
   }, async (request, reply) => {

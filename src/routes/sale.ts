@@ -12,8 +12,11 @@ const sale: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/sale', {
     handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
+      tags: ['buyer'],
+      operationId: 'getSale',
       summary: 'The current sale and its progress',
-      response: { 200: SaleReply, ...errorResponses(404) },
+      description: 'The sale running now: its window, per-user limit and units sold, reserved and available.',
+      response: { 200: SaleReply, ...errorResponses({ code: 'sale_not_active', ...NO_SALE }, 'rate_limited') },
     },
   }, async (_request, reply) => {
     const current = catalog.current()
@@ -35,9 +38,15 @@ const sale: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/sale/items', {
     handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
+      tags: ['buyer'],
+      operationId: 'listSaleItems',
       summary: 'A page of the current sale\'s items with their free units',
+      description: 'Items are numbered from 1; `offset` skips that many, `limit` (at most 1000) bounds the page.',
       querystring: ItemsQuery,
-      response: { 200: ItemsReply, ...errorResponses('invalid_request', 404) },
+      response: {
+        200: ItemsReply,
+        ...errorResponses('invalid_request', { code: 'sale_not_active', ...NO_SALE }, 'rate_limited'),
+      },
     },
   }, async (request, reply) => {
     const current = catalog.current()

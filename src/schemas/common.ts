@@ -10,16 +10,37 @@ export const ErrorBody = Type.Object(
   { $id: 'ErrorBody', additionalProperties: false }
 )
 
+/** Where a response schema names the error codes it stands for, for the API's documentation. */
+export const ERROR_CODES = 'x-error-codes'
+
+/** A code a route answers with another status than its own (see `sendError`). */
+export interface CodeWithStatus {
+  code: ErrorCode
+  status: number
+}
+
 /**
- * Response schemas for the given error codes, grouped by their HTTP status; a number adds a
- * status whose code is answered with another status on this route (see `sendError`).
+ * The ErrorBody response of one status, naming the codes it carries: the documentation lists
+ * them, and serialization sees ErrorBody alone.
  */
-export function errorResponses (...codes: (ErrorCode | number)[]): Record<number, TSchema> {
-  const out: Record<number, TSchema> = {}
-  for (const code of [...codes, 'internal_error', 'unavailable'] as const) {
-    out[typeof code === 'number' ? code : ERRORS[code].status] = Type.Ref(ErrorBody)
+export function errorResponse (...codes: ErrorCode[]): TSchema {
+  return Type.Ref(ErrorBody, {
+    description: codes.map((c) => `\`${c}\`: ${ERRORS[c].message}`).join('\n\n'),
+    [ERROR_CODES]: codes,
+  })
+}
+
+/**
+ * Response schemas for the codes a route answers, grouped by the status each is answered
+ * with; `internal_error` and `unavailable` are added, since any route can answer them.
+ */
+export function errorResponses (...codes: (ErrorCode | CodeWithStatus)[]): Record<number, TSchema> {
+  const byStatus = new Map<number, ErrorCode[]>()
+  for (const entry of [...codes, 'internal_error', 'unavailable'] as const) {
+    const { code, status } = typeof entry === 'string' ? { code: entry, status: ERRORS[entry].status } : entry
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code])
   }
-  return out
+  return Object.fromEntries([...byStatus].map(([status, list]) => [status, errorResponse(...list)]))
 }
 
 export interface ErrorOptions {

@@ -37,7 +37,7 @@ export const SaleReply = Type.Object({
   units_sold: Type.Integer(),
   units_reserved: Type.Integer(),
   units_available: Type.Integer(),
-})
+}, { description: 'The current sale' })
 
 export const ItemsQuery = Type.Object({
   offset: Type.String({ pattern: '^(0|[1-9][0-9]{0,9})$', default: '0', description: 'items to skip (decimal)' }),
@@ -54,7 +54,7 @@ export const ItemsReply = Type.Object({
       available: Type.Integer(),
     })
   ),
-})
+}, { description: 'A page of items; `total` counts them all' })
 
 export const CreateSaleBody = Type.Object(
   {
@@ -76,4 +76,4 @@ export const CreateSaleReply = Type.Object({
   items: Type.Integer(),
   stock_per_item: Type.Integer(),
   units_total: Type.Integer(),
-})
+}, { description: 'Created' })
