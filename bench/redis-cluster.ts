@@ -196,7 +196,7 @@ interface Started {
   client: Redis
 }
 
-async function startServer (dir: string, port: number, nodeTimeoutMs: number, serverArgs: string[]): Promise<Started> {
+async function startServer (dir: string, port: number, nodeTimeoutMs: number, serverArgs: string[], guard: Watchdog): Promise<Started> {
   const log = join(dir, `redis-${port}.log`)
   const proc = spawn('redis-server', [
     '--port', String(port),
@@ -211,7 +211,21 @@ async function startServer (dir: string, port: number, nodeTimeoutMs: number, se
     // Replicas sync at once instead of waiting 5 s for more replicas to share a diskless transfer.
     '--repl-diskless-sync-delay', '0',
     ...serverArgs,
-  ], { stdio: 'ignore' })
+  ], { stdio: ['ignore', 'pipe', 'pipe'] })
+  if (proc.pid) guard.started(proc.pid)
+  // Until the log file is open, a bad argument is reported on stdout or stderr only.
+  let early = ''
+  const keep = (chunk: Buffer) => { early = (early + chunk).slice(-2000) }
+  proc.stdout!.on('data', keep)
+  proc.stderr!.on('data', keep)
+  let spawnError: Error | undefined
+  const closed = new Promise((resolve) => {
+    proc.once('close', resolve)
+    proc.once('error', (err) => {
+      spawnError = err
+      resolve(err)
+    })
+  })
   // A per-node client fails fast instead of queueing: polls must see a node that is down.
   const client = new Redis({
     host: HOST,
@@ -228,21 +242,26 @@ async function startServer (dir: string, port: number, nodeTimeoutMs: number, se
   client.on('error', () => {})
   try {
     const outcome = await waitFor(`redis-server on ${port}`, async () => {
-      if (gone(proc)) return 'exited'
+      if (gone(proc) || spawnError) return 'exited'
       if (client.status === 'wait' || client.status === 'end') await client.connect()
       return (await client.ping()) === 'PONG' && 'up'
     }, 10_000)
     if (outcome === 'exited') {
-      const text = await readFile(log, 'utf8').catch(() => '')
+      if (spawnError) throw new Error(`cannot start redis-server: ${spawnError.message}`)
+      await closed
+      const text = early + await readFile(log, 'utf8').catch(() => '')
       const message = `redis-server on ${port} exited at start:\n${text.slice(-2000)}`
       throw /Address already in use/.test(text) ? new PortTaken(message) : new Error(message)
     }
   } catch (err) {
     client.disconnect()
-    if (!gone(proc)) {
-      const exited = once(proc, 'exit')
-      proc.kill('SIGKILL')
-      await exited
+    if (proc.pid) {
+      if (!gone(proc)) {
+        const exited = once(proc, 'exit')
+        proc.kill('SIGKILL')
+        await exited
+      }
+      guard.reaped(proc.pid)
     }
     throw err
   }
@@ -250,16 +269,41 @@ async function startServer (dir: string, port: number, nodeTimeoutMs: number, se
 }
 
 /**
- * Kills `pids` and removes `dir` once this process is gone, however it goes (a test runner's
- * SIGKILL on timeout included): a shell blocked reading a pipe only this process writes to.
+ * Kills the servers and removes `dir` once this process is gone, however it goes (a test
+ * runner's SIGKILL on timeout included): a shell reading a pipe only this process writes to,
+ * told `+pid` for each server started and `-pid` for each one already reaped.
  */
-function watchdog (dir: string, pids: number[]): ChildProcess {
-  const child = spawn('sh', ['-c', 'read -r line; kill -9 "$@" 2>/dev/null; rm -rf -- "$0"', dir, ...pids.map(String)], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-  })
+const WATCHDOG = `
+pids=
+while read -r line; do
+  case $line in
+    +*) pids="$pids \${line#+}" ;;
+    -*) keep=; for p in $pids; do [ "$p" = "\${line#-}" ] || keep="$keep $p"; done; pids=$keep ;;
+  esac
+done
+[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+rm -rf -- "$0"
+`
+
+interface Watchdog {
+  started(pid: number): void
+  reaped(pid: number): void
+  /** Dismissed once stop() cleans up itself. */
+  dismiss(): void
+}
+
+function watchdog (dir: string): Watchdog {
+  const child = spawn('sh', ['-c', WATCHDOG, dir], { stdio: ['pipe', 'ignore', 'ignore'] })
+  const stdin = child.stdin!
+  stdin.on('error', () => {})
+  // It must not keep this process alive: it is there for when this process is gone.
   child.unref()
-  ;(child.stdin as unknown as { unref(): void }).unref()
-  return child
+  ;(stdin as unknown as { unref(): void }).unref()
+  return {
+    started: (pid) => { stdin.write(`+${pid}\n`) },
+    reaped: (pid) => { stdin.write(`-${pid}\n`) },
+    dismiss: () => { if (!gone(child)) child.kill('SIGKILL') },
+  }
 }
 
 /** Starts a cluster of `masters` masters with `replicasPerMaster` replicas each (3 + 3 by default). */
@@ -286,7 +330,8 @@ async function startOnce (options: ClusterStartOptions): Promise<LocalCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'flashsale-cluster-'))
   const servers: Started[] = []
   const clients = new Set<Cluster>()
-  let guard: ChildProcess | undefined
+  const ended = new WeakSet<Cluster>()
+  const guard = watchdog(dir)
   const nodes: ClusterNode[] = []
   const byPort = new Map<number, ClusterNode>()
   let lastDisruption = performance.now()
@@ -294,8 +339,8 @@ async function startOnce (options: ClusterStartOptions): Promise<LocalCluster> {
   let stopping: Promise<void> | undefined
   const stop = () => {
     stopping ??= (async () => {
-      for (const c of clients) c.disconnect()
-      if (guard && !gone(guard)) guard.kill('SIGKILL')
+      for (const c of clients) if (!ended.has(c)) c.disconnect()
+      guard.dismiss()
       await Promise.all(servers.map(async ({ proc, client }) => {
         client.disconnect()
         if (gone(proc)) return
@@ -305,17 +350,20 @@ async function startOnce (options: ClusterStartOptions): Promise<LocalCluster> {
       }))
       for (const node of nodes) node.state = 'killed'
       await rm(dir, { recursive: true, force: true })
+      // A Cluster client may fall back from 'end' to 'close' as its last node connections go:
+      // it counts as closed once it has said 'end'.
+      await waitFor('every client to close', async () =>
+        [...clients].every((c) => ended.has(c)) && servers.every((s) => s.client.status === 'end'), 5_000)
     })()
     return stopping
   }
 
   try {
     const ports = await clusterPorts(total)
-    const started = await Promise.allSettled(ports.map((port) => startServer(dir, port, nodeTimeoutMs, options.serverArgs ?? [])))
+    const started = await Promise.allSettled(ports.map((port) => startServer(dir, port, nodeTimeoutMs, options.serverArgs ?? [], guard)))
     for (const s of started) if (s.status === 'fulfilled') servers.push(s.value)
     const failed = started.find((s) => s.status === 'rejected')
     if (failed) throw failed.reason
-    guard = watchdog(dir, servers.map((s) => s.proc.pid!))
     for (const { port, proc, client } of servers) {
       const node: ClusterNode = {
         host: HOST,
@@ -365,6 +413,7 @@ async function startOnce (options: ClusterStartOptions): Promise<LocalCluster> {
         redisOptions: { connectTimeout: 2_000, disconnectTimeout: 100, ...clientOptions.redisOptions },
       })
       c.on('error', () => {})
+      c.once('end', () => ended.add(c))
       clients.add(c)
       return c
     }
@@ -414,6 +463,7 @@ async function startOnce (options: ClusterStartOptions): Promise<LocalCluster> {
         proc.kill('SIGKILL')
         await exited
       }
+      guard.reaped(node.pid)
       node.state = 'killed'
       lastDisruption = performance.now()
     }
