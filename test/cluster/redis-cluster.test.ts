@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import t from 'tap'
+import { describeLoad, measurePhase } from '../../bench/cluster-load.ts'
 import { alive } from '../helpers/processes.ts'
 import { startRedisCluster, type ClusterNode } from '../helpers/redis-cluster.ts'
 
@@ -108,6 +109,23 @@ t.test('commandsProcessed() counts the commands each node served', async (t) => 
   }
   t.same(after.filter((n) => n.role === 'master').map((n) => n.address).sort(), cluster.masters().map((n) => n.address).sort(),
     'each node is reported with its role')
+})
+
+t.test('measurePhase() reports commands/s per master: even for spread keys, one master for a hot tag', async (t) => {
+  const spread = await measurePhase(cluster, () => Promise.all(Array.from({ length: 3000 }, (_, i) => client.set(`load:${i}`, i))))
+  t.comment(`spread keys: ${describeLoad(spread)}`)
+  t.equal(spread.masters.length, 3, 'one entry per master')
+  t.ok(spread.masters.every((m) => m.commands >= 800), 'every master served about a third of the 3000 writes')
+  t.ok(spread.imbalance < 1.3, `spread evenly: imbalance ${spread.imbalance.toFixed(2)}`)
+  t.equal(spread.result.length, 3000, 'the phase\'s result is handed back')
+
+  const hot = await measurePhase(cluster, () => Promise.all(Array.from({ length: 1000 }, (_, i) => client.set(`{hot}:${i}`, i))))
+  t.comment(`one hash tag: ${describeLoad(hot)}`)
+  const owner = await cluster.masterOf('{hot}')
+  t.equal(hot.masters[0]!.address, owner.address, 'the busiest master is the tag\'s')
+  t.ok(hot.masters[0]!.commands >= 1000 && hot.masters[0]!.share > 0.9, 'it served the writes')
+  t.ok(hot.imbalance > 2.5, `one master of three did the work: imbalance ${hot.imbalance.toFixed(2)}`)
+  t.ok(hot.masters[0]!.perSecond > 0 && hot.totalPerSecond >= hot.masters[0]!.perSecond, 'rates are per second')
 })
 
 t.test('pause() stops a node answering and resume() lets it answer again', async (t) => {
