@@ -74,7 +74,7 @@ export interface NodeCommands {
 }
 
 export interface Failover {
-  /** From the last kill or pause until the cluster serves every slot again. */
+  /** From the last kill or pause (or the call, if none) until the cluster serves every slot again. */
   ms: number
   /** Nodes that were replicas before and are masters now. */
   promoted: ClusterNode[]
@@ -123,7 +123,7 @@ const BUS_OFFSET = 10_000
 const run = promisify(execFile)
 
 /** Polls `check` until it returns a truthy value; throws after `timeoutMs`, with the last error. */
-export async function waitFor<T> (what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+async function waitFor<T> (what: string, check: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
@@ -349,7 +349,7 @@ async function startOnce (options: ClusterStartOptions): Promise<LocalCluster> {
   const guard = watchdog(dir)
   const nodes: ClusterNode[] = []
   const byPort = new Map<number, ClusterNode>()
-  let lastDisruption = performance.now()
+  let lastDisruption: number | undefined
 
   let stopping: Promise<void> | undefined
   const stop = () => {
@@ -501,7 +501,7 @@ async function startOnce (options: ClusterStartOptions): Promise<LocalCluster> {
         return master
       },
       async waitForFailover (timeoutMs = 30_000) {
-        const since = lastDisruption
+        const since = lastDisruption ?? performance.now()
         const before = new Map(nodes.map((n) => [n, n.role]))
         await waitFor('a failover', async () => {
           const up = new Set(running())
