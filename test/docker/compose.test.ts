@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { skipUnlessInstalled } from '../helpers/optional-tools.ts'
+import { startRedisCluster } from '../helpers/redis-cluster.ts'
 import { ROOT } from '../../src/paths.ts'
 
 const COMPOSE = join(ROOT, 'docker-compose.yml')
@@ -20,12 +21,113 @@ function serviceBlocks (text: string): Map<string, string> {
   return blocks
 }
 
+const DEFAULT_STACK = ['alertmanager', 'app1', 'app2', 'grafana', 'migrate', 'postgres', 'prometheus', 'redis']
+const CLUSTER_NODES = [1, 2, 3, 4, 5, 6].map((n) => `redis-cluster-${n}`)
+const CLUSTER_PROFILE = [...CLUSTER_NODES, 'redis-cluster-init', 'cluster-database', 'cluster-migrate', 'cluster-app1', 'cluster-app2']
+
+/** The file as docker-compose resolves it (anchors merged), by service. */
+async function resolved (...args: string[]): Promise<Map<string, string>> {
+  const { stdout } = await run('docker-compose', ['-f', COMPOSE, ...args, 'config'], { cwd: ROOT, timeout: 60_000 })
+  return serviceBlocks(stdout)
+}
+
+/** The value of a one-line environment variable in a resolved service block. */
+function envOf (block: string | undefined, name: string): string | undefined {
+  return new RegExp(`^ {6}${name}: (.*)$`, 'm').exec(block ?? '')?.[1]
+}
+
 t.test('docker-compose.yml is valid for docker-compose', { skip: skipUnlessInstalled('docker-compose') }, async (t) => {
   const { stdout } = await run('docker-compose', ['-f', COMPOSE, 'config'], { cwd: ROOT, timeout: 60_000 })
   t.match(stdout, /services:/, 'config prints the resolved file')
+  await run('docker-compose', ['-f', COMPOSE, '--profile', 'cluster', 'config', '-q'], { cwd: ROOT, timeout: 60_000 })
+  t.pass('valid with the cluster profile too')
   const services = (await run('docker-compose', ['-f', COMPOSE, 'config', '--services'], { cwd: ROOT })).stdout
     .split('\n').filter(Boolean).sort()
-  t.same(services, ['alertmanager', 'app1', 'app2', 'grafana', 'k6', 'migrate', 'postgres', 'prometheus', 'redis'])
+  t.same(services, [...DEFAULT_STACK, 'k6', ...CLUSTER_PROFILE].sort())
+})
+
+t.test('the cluster profile adds a Redis Cluster and two instances on it, and changes nothing else',
+  { skip: skipUnlessInstalled('docker-compose') }, async (t) => {
+    const services = await resolved('--profile', 'cluster')
+    const profileOf = (name: string) => /^ {4}profiles:\n((?: {4}- .*\n)+)/m.exec(services.get(name) ?? '')?.[1]
+      ?.split('\n').filter(Boolean).map((line) => line.replace(/^ {4}- /, ''))
+    for (const name of DEFAULT_STACK) t.equal(profileOf(name), undefined, `${name} starts without a profile`)
+    t.same(profileOf('k6'), ['k6'])
+    for (const name of CLUSTER_PROFILE) t.same(profileOf(name), ['cluster'], `${name} starts only under the cluster profile`)
+
+    const seeds = CLUSTER_NODES.map((n) => `${n}:6379`).join(',')
+    const volumes = new Set<string>()
+    for (const name of CLUSTER_NODES) {
+      const node = services.get(name)
+      t.match(node, /image: redis:7/, `${name} runs Redis 7`)
+      t.match(node, /--cluster-enabled yes/, `${name} is a cluster node`)
+      t.match(node, /--cluster-announce-hostname "\$\$REDIS_NODE"/, `${name} announces its name`)
+      t.equal(envOf(node, 'REDIS_NODE'), name, `${name} is told its own name`)
+      t.match(node, /--appendonly yes/, `${name} keeps an append-only file`)
+      t.match(node, /healthcheck:\n(?: {6}.*\n)*? {6}- redis-cli\n {6}- ping/, `${name} has a health check`)
+      const volume = /^ {4}- (\S+):\/data/m.exec(node ?? '')?.[1]
+      t.ok(volume && !volumes.has(volume), `${name} has a data volume of its own`)
+      volumes.add(volume!)
+    }
+
+    const init = services.get('redis-cluster-init')
+    t.equal(envOf(init, 'REDIS_CLUSTER_NODES'), seeds, 'the init container forms the six nodes')
+    t.match(init, /- .*docker\/redis-cluster-init\.sh:\/redis-cluster-init\.sh:ro/, 'with the script of this repository')
+    t.match(readFileSync(join(ROOT, 'docker', 'redis-cluster-init.sh'), 'utf8'), /redis-cli --cluster create \$nodes --cluster-replicas 1 --cluster-yes/,
+      'which runs redis-cli --cluster create with a replica per master')
+    for (const name of CLUSTER_NODES) {
+      t.match(init, new RegExp(` {6}${name}:\n {8}condition: service_healthy`), `it waits for ${name} to be healthy`)
+    }
+    t.match(init, /restart: 'no'|restart: "no"/, 'it runs once')
+
+    const appDb = envOf(services.get('app1'), 'DATABASE_URL')
+    for (const name of ['cluster-app1', 'cluster-app2']) {
+      const app = services.get(name)
+      t.equal(envOf(app, 'REDIS_CLUSTER_NODES'), seeds, `${name} uses the cluster`)
+      t.equal(envOf(app, 'REDLOCK_REDIS_URLS'), undefined, `${name} leaves REDLOCK_REDIS_URLS unset: locks use the cluster`)
+      t.match(app, / {6}redis-cluster-init:\n {8}condition: service_completed_successfully/, `${name} waits for the cluster to be formed`)
+      t.match(app, / {6}cluster-migrate:\n {8}condition: service_completed_successfully/, `${name} waits for its migrations`)
+      t.notMatch(app, /^ {6}redis:\n/m, `${name} does not wait for the single Redis`)
+      t.match(app, /health\/ready/, `${name} is checked on /health/ready`)
+      t.not(envOf(app, 'DATABASE_URL'), appDb, `${name} does not share the default stack's database`)
+      t.match(app, /aliases:\n {8}- flashsale-cluster\n/, `${name} answers to flashsale-cluster`)
+      t.notMatch(app, /- flashsale\n/, `${name} is not among the default stack's instances`)
+    }
+    t.equal(envOf(services.get('cluster-migrate'), 'DATABASE_URL'), envOf(services.get('cluster-app1'), 'DATABASE_URL'),
+      'the cluster instances\' database is the one migrated for them')
+    t.match(services.get('cluster-database'), /createdb flashsale_cluster/, 'and is created when missing')
+
+    for (const name of ['app1', 'app2']) {
+      const app = services.get(name)
+      t.equal(envOf(app, 'REDIS_URL'), 'redis://redis:6379', `${name} still uses the single Redis`)
+      t.equal(envOf(app, 'REDIS_CLUSTER_NODES'), undefined, `${name} is not on the cluster`)
+    }
+    const defaults = await resolved()
+    for (const name of DEFAULT_STACK) t.equal(defaults.get(name), services.get(name), `${name} is the same with or without the profile`)
+  })
+
+t.test('the init script forms six empty nodes into a cluster, and leaves a formed one alone', async (t) => {
+  const script = join(ROOT, 'docker', 'redis-cluster-init.sh')
+  const init = (nodes: string) => run('sh', [script], { env: { PATH: process.env.PATH, REDIS_CLUSTER_NODES: nodes }, timeout: 90_000 })
+  let firstRun = ''
+  // The helper holds the script to its own readiness: every node ok, every slot, replicas in sync.
+  const cluster = await startRedisCluster(t, {
+    create: async (addresses) => { firstRun = (await init(addresses.join(','))).stdout },
+  })
+  t.match(firstRun, /\[OK\] All 16384 slots covered/, 'redis-cli created the cluster')
+  t.match(firstRun, /Redis Cluster ready/, 'the script waited for it')
+  t.equal(cluster.masters().length, 3, 'three masters')
+  t.equal(cluster.replicas().length, 3, 'three replicas')
+  const ids = cluster.nodes.map((n) => n.id)
+
+  const again = await init(cluster.seeds)
+  t.match(again.stdout, /already knows other nodes/, 'a second run creates nothing')
+  t.match(again.stdout, /Redis Cluster ready/, 'and returns once the cluster is ready')
+  t.same(await Promise.all(cluster.nodes.map(async (n) => String(await n.client.call('cluster', 'myid')))), ids, 'the same nodes')
+  t.same(cluster.masters().map((n) => n.address).sort(), (await cluster.commandsProcessed()).filter((n) => n.role === 'master').map((n) => n.address).sort(),
+    'with the same masters')
+
+  await t.rejects(run('sh', [script], { env: { PATH: process.env.PATH } }), /REDIS_CLUSTER_NODES/, 'without the node list it says what is missing')
 })
 
 t.test('the stack is wired as documented', async (t) => {
