@@ -116,8 +116,12 @@ for (const stage of ['before the commit', 'after the commit, before settling'] a
     const redis = await startRedis(t)
     const proxy = await startProxy(t, proxyTarget(dbUrl))
     const env = {
-      DATABASE_URL: viaProxy(dbUrl, proxy), REDIS_URL: redis.url, COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100',
-      SALE_REFRESH_MS: '200', REQUEST_DEADLINE_MS: '20000',
+      DATABASE_URL: viaProxy(dbUrl, proxy),
+      REDIS_URL: redis.url,
+      COMMIT_LEASE_MS: '1000',
+      SWEEP_INTERVAL_MS: '100',
+      SALE_REFRESH_MS: '200',
+      REQUEST_DEADLINE_MS: '20000',
     }
     const first = await startService(t, env)
     const call = httpClient(t, first.base, 64)

@@ -71,17 +71,19 @@ export default fp(
     const settled = await Promise.allSettled(
       REDLOCK_REDIS_URLS.map((url) => connectRedis(url, REDIS_COMMAND_TIMEOUT_MS, false))
     )
-    const clients: RedisClient[] = cluster ? [cluster] : settled.map((s, i) => {
-      if (s.status === 'fulfilled') {
-        own.push(s.value)
-        return s.value
-      }
-      const url = REDLOCK_REDIS_URLS[i]!
-      log.warn({ node: redactUrl(url), err: s.reason }, 'lock node unreachable at start; will keep trying')
-      const retrying = new Redis(url, redisOptions(REDIS_COMMAND_TIMEOUT_MS, false))
-      own.push(retrying)
-      return retrying
-    })
+    const clients: RedisClient[] = cluster
+      ? [cluster]
+      : settled.map((s, i) => {
+        if (s.status === 'fulfilled') {
+          own.push(s.value)
+          return s.value
+        }
+        const url = REDLOCK_REDIS_URLS[i]!
+        log.warn({ node: redactUrl(url), err: s.reason }, 'lock node unreachable at start; will keep trying')
+        const retrying = new Redis(url, redisOptions(REDIS_COMMAND_TIMEOUT_MS, false))
+        own.push(retrying)
+        return retrying
+      })
     // Node failures surface through the lock attempts (and the redlock `error` event below).
     for (const c of own) c.on('error', () => {})
     const quorum = Math.floor(clients.length / 2) + 1
