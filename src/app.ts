@@ -33,6 +33,8 @@ export interface AppOptions {
 const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { config }) => {
   fastify.addSchema(ErrorBody)
 
+  // Every route from here on, /metrics and the docs included, answers other methods with 405.
+  const methods = routeMethods(fastify)
   await fastify.register(configPlugin, { config })
   await fastify.register(openapiPlugin)
   await fastify.register(metricsAccessPlugin)
@@ -69,7 +71,6 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
 
   // Before the 405 routes are collected: they are for the API's paths.
   await fastify.register(docsUi)
-  const methods = routeMethods(fastify)
   await fastify.register(checkoutRoutes)
   await fastify.register(purchaseRoutes)
   await fastify.register(saleRoutes)

@@ -60,6 +60,7 @@ t.test('a known path with another method answers 405 with Allow, and is measured
   for (const [method, url, allow] of [
     ['GET', '/checkout', 'POST'], ['PUT', '/purchase?code=x', 'POST'], ['DELETE', '/sale', 'GET, HEAD'],
     ['POST', '/sale/items', 'GET, HEAD'], ['GET', '/admin/sales', 'POST'], ['POST', '/health', 'GET, HEAD'],
+    ['POST', '/metrics', 'GET'], ['DELETE', '/docs/json', 'GET, HEAD'],
   ] as const) {
     const res = await app.inject({ method, url })
     t.equal(res.statusCode, 405, `${method} ${url}`)
