@@ -25,3 +25,11 @@ local function release(meta, stock, users, res, due, code, item, user, expires, 
   redis.call('ZREM', due, code)
 end
 
+
+-- Receives a unit another shard took for a buyer homed here, once per transfer id: 1 when it
+-- arrives now, 0 when it had arrived already.
+local function receive(stock, recv, item, tid)
+  if redis.call('SADD', recv, tid) == 0 then return 0 end
+  redis.call('HINCRBY', stock, item, 1)
+  return 1
+end

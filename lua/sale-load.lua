@@ -1,12 +1,17 @@
--- sale-load: load a sale into Redis, once. Also rebuilds a sale lost by Redis (a restart
--- without persistence) from what Postgres knows was sold, and sets aside the state another
--- database's sale left under these keys (never trusted: it is renamed away and kept a day).
+-- sale-load: load a sale (one shard of it) into Redis, once. Also rebuilds a sale lost by Redis
+-- (a restart without persistence) from what Postgres knows was sold, and sets aside the state
+-- another database's sale left under these keys (never trusted: it is renamed away and kept a day).
 --
--- KEYS[1] meta, KEYS[2] stock, KEYS[3] users, KEYS[4] res, KEYS[5] due, KEYS[6] log
+-- KEYS[1] meta, KEYS[2] stock, KEYS[3] users, KEYS[4] res, KEYS[5] due, KEYS[6] log (see
+-- checkout.lua), KEYS[7] xfer (see stock-take.lua), KEYS[8] recv (see stock-give.lua)
 -- ARGV[1] start (ms), ARGV[2] end (ms), ARGV[3] per-user limit, ARGV[4] reservation ttl (ms),
 -- ARGV[5] expire keys at (ms since epoch), ARGV[6] owner (see sale-sync.lua), ARGV[7] item
--- count, ARGV[8] stock per item, ARGV[9] consumer group of the attempt log, ARGV[10] number of
--- sold-item pairs N, then N pairs (item, units sold), then pairs (user, units bought) to the end.
+-- count, ARGV[8] stock per item, ARGV[9] consumer group of the attempt log, ARGV[10] this
+-- shard, ARGV[11] shards of the sale, ARGV[12] mode, ARGV[13] number of item pairs N, then N
+-- pairs (item, value), then pairs (user, units bought) of this shard's users to the end.
+-- Mode 'share': the values are units sold per item; each shard gets its share of what is left
+-- (the same split as a new sale, docs/scaling.md). Mode 'explicit': the values are this shard's
+-- free units per item (0 for items not named): a lost shard rebuilt from what the others hold.
 --
 -- Returns 1 when it loaded the sale, 2 when it loaded it after setting another sale's state
 -- aside, 0 when it was already loaded (nothing changed).
@@ -14,7 +19,7 @@ local owner = redis.call('HGET', KEYS[1], 'owner')
 local result = 1
 if owner == ARGV[6] or (owner == false and ARGV[6] == '' and redis.call('EXISTS', KEYS[1]) == 1) then return 0 end
 if owner ~= false or redis.call('EXISTS', KEYS[1]) == 1 then
-  for i = 1, 6 do
+  for i = 1, 8 do
     if redis.call('EXISTS', KEYS[i]) == 1 then
       redis.call('RENAME', KEYS[i], KEYS[i] .. ':foreign')
       redis.call('PEXPIRE', KEYS[i] .. ':foreign', 86400000)
@@ -24,32 +29,44 @@ if owner ~= false or redis.call('EXISTS', KEYS[1]) == 1 then
 end
 
 local items, per = tonumber(ARGV[7]), tonumber(ARGV[8])
-local sold = 0
-local soldAt = {}
-local npairs = tonumber(ARGV[10])
-for i = 0, npairs - 1 do
-  local n = tonumber(ARGV[12 + i * 2])
-  soldAt[ARGV[11 + i * 2]] = n
-  sold = sold + n
+local shard, shards, mode = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
+local npairs = tonumber(ARGV[13])
+local given = {}
+for i = 0, npairs - 1 do given[ARGV[14 + i * 2]] = tonumber(ARGV[15 + i * 2]) end
+
+-- This shard's part of `units` of item `id`: as many as every shard, and one of the remainder
+-- for the shards id, id+1, ... (mod shards), so a one-unit item lives on shard id mod shards.
+local function share(units, id)
+  local extra = ((shard - id) % shards) < (units % shards) and 1 or 0
+  return math.floor(units / shards) + extra
 end
 
+local total = 0
 local batch = {}
 for id = 1, items do
   local key = tostring(id)
+  total = total + share(per, id)
   batch[#batch + 1] = key
-  batch[#batch + 1] = per - (soldAt[key] or 0)
+  if mode == 'explicit' then
+    batch[#batch + 1] = given[key] or 0
+  else
+    batch[#batch + 1] = share(per - (given[key] or 0), id)
+  end
   if #batch >= 2000 or id == items then
     redis.call('HSET', KEYS[2], unpack(batch))
     batch = {}
   end
 end
 
-for i = 11 + npairs * 2, #ARGV, 2 do
+-- Every purchase of a user lives on the user's home shard: this shard sold what its users bought.
+local sold = 0
+for i = 14 + npairs * 2, #ARGV, 2 do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  sold = sold + tonumber(ARGV[i + 1])
 end
 
 redis.call('HSET', KEYS[1], 'start', ARGV[1], 'end', ARGV[2], 'limit', ARGV[3], 'ttl', ARGV[4],
-  'total', items * per, 'sold', sold, 'reserved', 0, 'expired', 0, 'cancelled', 0, 'owner', ARGV[6])
+  'total', total, 'sold', sold, 'reserved', 0, 'expired', 0, 'cancelled', 0, 'owner', ARGV[6])
 
 -- The group may exist already: attempts recorded before the loss are still to be drained.
 pcall(redis.call, 'XGROUP', 'CREATE', KEYS[6], ARGV[9], '0', 'MKSTREAM')

@@ -1,6 +1,7 @@
 -- sale-sync: bring a loaded sale's window and rules up to date (cheap; runs often).
 --
--- KEYS[1] meta, KEYS[2] stock, KEYS[3] users, KEYS[4] res, KEYS[5] due (see checkout.lua)
+-- KEYS[1] meta, KEYS[2] stock, KEYS[3] users, KEYS[4] res, KEYS[5] due (see checkout.lua),
+-- KEYS[6] xfer, KEYS[7] recv (see stock-take.lua, stock-give.lua)
 -- ARGV[1] start (ms), ARGV[2] end (ms), ARGV[3] per-user limit, ARGV[4] reservation ttl (ms),
 -- ARGV[5] expire keys at (ms since epoch), ARGV[6] owner: "<sale id>.<token>" of the sale in
 -- Postgres ("" for a sale from before tokens)
@@ -14,6 +15,6 @@ elseif owner ~= ARGV[6] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'start', ARGV[1], 'end', ARGV[2], 'limit', ARGV[3], 'ttl', ARGV[4])
--- Keys created after loading (users, res, due) get their expiry here too.
-for i = 1, 5 do redis.call('PEXPIREAT', KEYS[i], ARGV[5]) end
+-- Keys created after loading (users, res, due, xfer, recv) get their expiry here too.
+for i = 1, 7 do redis.call('PEXPIREAT', KEYS[i], ARGV[5]) end
 return 1

@@ -13,6 +13,7 @@ export interface SaleRow {
   items: number
   stock_per_item: number
   units_total: string
+  shards: number
 }
 
 export interface NewSale {
@@ -23,9 +24,10 @@ export interface NewSale {
   reservation_ttl_seconds: number
   items: number
   stock_per_item: number
+  shards: number
 }
 
-const COLUMNS = 'id, token, slot, starts_at, ends_at, per_user_limit, reservation_ttl_seconds, items, stock_per_item, units_total'
+const COLUMNS = 'id, token, slot, starts_at, ends_at, per_user_limit, reservation_ttl_seconds, items, stock_per_item, units_total, shards'
 
 /** Item names and pictures are generated from the item id: stable and free to compute. */
 export function itemName (id: number): string {
@@ -76,9 +78,9 @@ export async function createSale (sql: Sql, sale: NewSale): Promise<{ sale: Sale
       [sale.starts_at, sale.ends_at]
     )
     const [row] = await tx.unsafe<SaleRow[]>(
-      `INSERT INTO sales (slot, starts_at, ends_at, per_user_limit, reservation_ttl_seconds, items, stock_per_item)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
-      [sale.slot, sale.starts_at, sale.ends_at, sale.per_user_limit, sale.reservation_ttl_seconds, sale.items, sale.stock_per_item]
+      `INSERT INTO sales (slot, starts_at, ends_at, per_user_limit, reservation_ttl_seconds, items, stock_per_item, shards)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+      [sale.slot, sale.starts_at, sale.ends_at, sale.per_user_limit, sale.reservation_ttl_seconds, sale.items, sale.stock_per_item, sale.shards]
     )
     const ids = Array.from({ length: sale.items }, (_, i) => i + 1)
     await tx`

@@ -103,7 +103,8 @@ export class AttemptLog {
       let n = await attempt(() => this.flushBuffer())
       for (const sale of this.catalog.all()) {
         if (!this.due(sale)) continue
-        const drained = await attempt(() => this.drainStream(sale))
+        let drained = 0
+        for (const keys of sale.shards) drained += await attempt(() => this.drainStream(sale, keys.log))
         // An old stream with a backlog (Postgres was down) drains at full speed until empty.
         if (drained > 0) this.lastVisit.delete(sale.id)
         n += drained
@@ -123,7 +124,7 @@ export class AttemptLog {
    */
   private due (sale: Sale): boolean {
     const now = Date.now()
-    if (sale.endsAt > now - SETTLED_AFTER_MS || this.retry.has(sale.keys.log)) return true
+    if (sale.endsAt > now - SETTLED_AFTER_MS || sale.shards.some((keys) => this.retry.has(keys.log))) return true
     if (now - (this.lastVisit.get(sale.id) ?? 0) < OLD_STREAM_INTERVAL_MS) return false
     this.lastVisit.set(sale.id, now)
     return true
@@ -133,7 +134,9 @@ export class AttemptLog {
   async backlog (): Promise<number> {
     const { redis, meters } = this.ctx
     let n = this.buffer.length
-    for (const sale of this.catalog.all()) n += await meters.redis('xlen', () => redis.xlen(sale.keys.log))
+    for (const sale of this.catalog.all()) {
+      for (const keys of sale.shards) n += await meters.redis('xlen', () => redis.xlen(keys.log))
+    }
     return n
   }
 
@@ -145,12 +148,11 @@ export class AttemptLog {
     return batch.length
   }
 
-  private async drainStream (sale: Sale): Promise<number> {
+  private async drainStream (sale: Sale, key: string): Promise<number> {
     const { redis, meters, config } = this.ctx
-    const key = sale.keys.log
     let entries: StreamEntry[]
     try {
-      entries = await this.read(sale)
+      entries = await this.read(key)
     } catch (err) {
       if (!String((err as Error).message).startsWith('NOGROUP')) throw err
       // The stream lost its group (Redis restarted): recreate it from the start of the stream.
@@ -186,9 +188,8 @@ export class AttemptLog {
     return entries.length
   }
 
-  private async read (sale: Sale): Promise<StreamEntry[]> {
+  private async read (key: string): Promise<StreamEntry[]> {
     const { redis, meters, config } = this.ctx
-    const key = sale.keys.log
     const count = config.ATTEMPT_BATCH_SIZE
     const now = Date.now()
     if (now - (this.lastClaim.get(key) ?? 0) > CLAIM_IDLE_MS / 3) {

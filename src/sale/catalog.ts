@@ -1,7 +1,8 @@
 import type { NewSale, SaleRow } from '../repositories/sales.ts'
 import { createSale, itemImageUrl, itemName, recentSale, recentSales, soldCounts } from '../repositories/sales.ts'
 import type { SaleContext } from './context.ts'
-import { saleKeys, type SaleKeys } from './keys.ts'
+import { saleShardKeys, type SaleKeys } from './keys.ts'
+import { holdings, rebuildLoad, shareLoad } from './shard-load.ts'
 
 export interface SaleProgress {
   total: number
@@ -31,12 +32,15 @@ export interface Sale {
   readonly unitsTotal: number
   /** `<id>.<token>`: whose state the sale's Redis keys must hold ("" before tokens existed). */
   readonly owner: string
-  readonly keys: SaleKeys
+  /** The keys of each shard the sale's stock is spread over (one, unless SALE_SHARDS said more). */
+  readonly shards: readonly SaleKeys[]
 }
 
 const HOUR = 3_600_000
 /** How long a sale's Redis state and its place in the catalog outlive the sale. */
 export const RETENTION_MS = 24 * HOUR
+/** Beyond the request deadline, how long a lost shard waits for transfers in flight to land. */
+const LOST_SHARD_GRACE_MS = 1_000
 /** Past its end by this much, a sale gets no new attempts and needs no sync. */
 export const SETTLED_AFTER_MS = 60_000
 
@@ -52,6 +56,8 @@ export class SaleCatalog {
   private readonly slotsChecked = new Map<number, number>()
 
   private readonly ctx: SaleContext
+  /** Sales with a shard found missing, and since when (see ensureLoaded). */
+  private readonly missingSince = new Map<string, number>()
   /** Sales upserted while a refresh's query runs, one map per refresh in flight. */
   private readonly upserts = new Set<Map<string, SaleRow>>()
 
@@ -92,9 +98,15 @@ export class SaleCatalog {
   /** Units of a sale: total, sold, reserved (not yet bought, expired or released), available. */
   async progress (sale: Sale): Promise<SaleProgress> {
     const { redis, meters } = this.ctx
-    const [total, sold, reserved] = await meters.redis('sale_read', () => redis.hmget(sale.keys.meta, 'total', 'sold', 'reserved'))
-    const units = { total: Number(total ?? sale.unitsTotal), sold: Number(sold ?? 0), reserved: Number(reserved ?? 0) }
-    return { ...units, available: units.total - units.sold - units.reserved }
+    const reads = await meters.redis('sale_read', () =>
+      Promise.all(sale.shards.map((keys) => redis.hmget(keys.meta, 'sold', 'reserved'))))
+    let sold = 0
+    let reserved = 0
+    for (const [s, r] of reads) {
+      sold += Number(s ?? 0)
+      reserved += Number(r ?? 0)
+    }
+    return { total: sale.unitsTotal, sold, reserved, available: sale.unitsTotal - sold - reserved }
   }
 
   /** A page of a sale's items, from `offset`, with the units still free of each. */
@@ -103,21 +115,26 @@ export class SaleCatalog {
     const ids: number[] = []
     for (let id = offset + 1; id <= Math.min(offset + limit, sale.items); id++) ids.push(id)
     if (ids.length === 0) return []
-    const free = await meters.redis('items_read', () => redis.hmget(sale.keys.stock, ...ids.map(String)))
+    const fields = ids.map(String)
+    const shards = await meters.redis('items_read', () => Promise.all(sale.shards.map((keys) => redis.hmget(keys.stock, ...fields))))
     return ids.map((id, i) => ({
-      id, name: itemName(id), image_url: itemImageUrl(id), stock: sale.stockPerItem, available: Number(free[i] ?? 0),
+      id,
+      name: itemName(id),
+      image_url: itemImageUrl(id),
+      stock: sale.stockPerItem,
+      available: shards.reduce((n, free) => n + Number(free[i] ?? 0), 0),
     }))
   }
 
   /** Creates a sale (operator or schedule), loads it into Redis, and returns it. */
-  async create (sale: NewSale): Promise<Sale | null> {
-    const { meters, sql } = this.ctx
-    const created = await meters.db('sale_create', () => createSale(sql, sale))
+  async create (sale: Omit<NewSale, 'shards'>): Promise<Sale | null> {
+    const { meters, sql, config } = this.ctx
+    const created = await meters.db('sale_create', () => createSale(sql, { ...sale, shards: config.SALE_SHARDS }))
     if (!created) return null
     for (const row of [...created.changed, created.sale]) this.upsert(row)
     for (const row of created.changed) await this.ensureLoaded(this.get(Number(row.id))!)
     const fresh = this.get(Number(created.sale.id))!
-    await this.ensureLoaded(fresh)
+    await this.ensureLoaded(fresh, true)
     return fresh
   }
 
@@ -151,8 +168,14 @@ export class SaleCatalog {
     for (const sale of this.sales) if (sale.endsAt > since) await this.ensureLoaded(sale)
   }
 
-  async ensureLoaded (sale: Sale): Promise<void> {
-    const { scripts, meters, sql } = this.ctx
+  /**
+   * Keeps the sale in Redis: every shard's window in sync, and shards Redis lost loaded again
+   * from Postgres. `fresh` for a sale created a moment ago; otherwise a lost shard of a sale over
+   * several is rebuilt only once it has been missing for longer than a checkout can take, so
+   * that no transfer in flight to or from it is counted on both sides.
+   */
+  async ensureLoaded (sale: Sale, fresh = false): Promise<void> {
+    const { scripts, meters, sql, redis, config } = this.ctx
     const window = {
       startsAt: sale.startsAt,
       endsAt: sale.endsAt,
@@ -161,12 +184,30 @@ export class SaleCatalog {
       expireAt: sale.endsAt + RETENTION_MS,
       owner: sale.owner,
     }
-    if (await meters.redis('sale_sync', () => scripts.saleSync(sale.keys, window)) === 1) return
+    const synced = await meters.redis('sale_sync', () => Promise.all(sale.shards.map((keys) => scripts.saleSync(keys, window))))
+    const missing = synced.flatMap((ok, shard) => (ok === 1 ? [] : [shard]))
+    const key = `${sale.id}`
+    if (missing.length === 0) {
+      this.missingSince.delete(key)
+      return
+    }
+    const k = sale.shards.length
+    if (k > 1 && !fresh) {
+      const since = this.missingSince.get(key) ?? Date.now()
+      this.missingSince.set(key, since)
+      if (Date.now() - since < config.REQUEST_DEADLINE_MS + LOST_SHARD_GRACE_MS) return
+    }
     const sold = await meters.db('sale_sold_counts', () => soldCounts(sql, sale.id))
-    const done = await meters.redis('sale_load', () => scripts.saleLoad(sale.keys, window, sale.items, sale.stockPerItem, sold))
-    const units = sold.byItem.reduce((n, r) => n + r.n, 0)
-    if (done === 2) this.ctx.log.error({ sale_id: sale.id, sold: units }, 'sale keys held another database\'s sale: set aside, sale rebuilt from postgres')
-    else if (done === 1) this.ctx.log.info({ sale_id: sale.id, sold: units }, 'sale loaded into redis')
+    const present = sale.shards.filter((_, shard) => !missing.includes(shard))
+    const others = present.length > 0 ? await Promise.all(present.map((keys) => holdings(redis, keys))) : []
+    for (const shard of missing) {
+      const load = others.length > 0 ? rebuildLoad(sold, others, sale, shard, k) : shareLoad(sold, shard, k)
+      const done = await meters.redis('sale_load', () => scripts.saleLoad(sale.shards[shard]!, window, sale.items, sale.stockPerItem, load))
+      const context = { sale_id: sale.id, shard, sold: sold.byItem.reduce((n, r) => n + r.n, 0) }
+      if (done === 2) this.ctx.log.error(context, 'sale keys held another database\'s sale: set aside, sale rebuilt from postgres')
+      else if (done === 1) this.ctx.log.info(context, others.length > 0 ? 'lost shard rebuilt from postgres and the other shards' : 'sale loaded into redis')
+    }
+    this.missingSince.delete(key)
   }
 
   /** Makes sure the current and the next hour each have their sale, created ahead of time. */
@@ -210,7 +251,7 @@ export class SaleCatalog {
       stockPerItem: row.stock_per_item,
       unitsTotal: Number(row.units_total),
       owner: row.token ? `${id}.${row.token}` : '',
-      keys: saleKeys(this.ctx.config.REDIS_KEY_PREFIX, id, row.token),
+      shards: saleShardKeys(this.ctx.config.REDIS_KEY_PREFIX, id, row.token, row.shards),
     }
   }
 }

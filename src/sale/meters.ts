@@ -24,7 +24,8 @@ export type QueryName = (typeof QUERIES)[number]
 
 /** Redis commands and Lua scripts, by name. */
 export const REDIS_COMMANDS = [
-  'checkout', 'checkout_cancel', 'purchase_begin', 'purchase_settle', 'sweep', 'sale_sync', 'sale_load',
+  'checkout', 'checkout_cancel', 'stock_take', 'stock_give', 'transfer_done', 'transfers_read',
+  'purchase_begin', 'purchase_settle', 'sweep', 'sale_sync', 'sale_load',
   'sale_read', 'items_read', 'xreadgroup', 'xack', 'xautoclaim', 'xlen', 'ping',
 ] as const
 export type RedisCommand = (typeof REDIS_COMMANDS)[number]

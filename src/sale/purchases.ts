@@ -4,11 +4,16 @@ import { CommitBatch } from './commit-batch.ts'
 import { UnavailableError } from '../errors.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'
 import type { SaleContext } from './context.ts'
-import { lockResource, saleIdOfCode } from './keys.ts'
+import { lockResource, saleIdOfCode, shardOfCode, type SaleKeys } from './keys.ts'
 
 export type PurchaseOutcome =
   | { result: 'success' | 'replay'; purchaseId: string; saleId: number; itemId: number; userId: string }
   | { result: 'code_not_found' | 'code_expired' | 'lock_busy' }
+
+/** The keys of the shard a code's reservation lives on, if the sale has that shard. */
+function keysOf (sale: Sale, code: string): SaleKeys | undefined {
+  return sale.shards[shardOfCode(code, sale.shards.length)]
+}
 
 /** Batches of purchases committing at once; more would only queue for the pool's connections. */
 const COMMIT_CONCURRENCY = 2
@@ -59,8 +64,9 @@ export class Purchases {
     const { locks, config } = this.ctx
     const saleId = saleIdOfCode(code)
     const sale = await this.catalog.find(saleId)
-    // Redis forgets a sale some time after it ends; Postgres remembers its purchases.
-    if (!sale) return this.fromPostgres(code)
+    // Redis forgets a sale some time after it ends; Postgres remembers its purchases. A code
+    // naming a shard the sale does not have was never a reservation.
+    if (!sale || !keysOf(sale, code)) return this.fromPostgres(code)
     try {
       // The lock comes first: the script under it answers every state in the same round trip.
       return await locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), (signal) =>
@@ -83,7 +89,7 @@ export class Purchases {
     if (!waiting()) throw new UnavailableError('deadline')
     const saleId = sale.id
     const [status, item, user, arg] = await meters.redis('purchase_begin', () =>
-      scripts.purchaseBegin(sale.keys, code, config.COMMIT_LEASE_MS))
+      scripts.purchaseBegin(keysOf(sale, code)!, code, config.COMMIT_LEASE_MS))
     const itemId = Number(item)
     switch (status) {
       case 'not_found':
@@ -148,7 +154,7 @@ export class Purchases {
   private async settle (code: string, sale: Sale, purchaseId: string | null): Promise<string> {
     const { scripts, meters } = this.ctx
     const [before, after] = await meters.redis('purchase_settle', () =>
-      scripts.purchaseSettle(sale.keys, code, purchaseId))
+      scripts.purchaseSettle(keysOf(sale, code)!, code, purchaseId))
     if (after === 'X' && before !== 'X') meters.expired.inc()
     return after
   }

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto'
 import type { CheckoutResult } from './meters.ts'
 import { UnavailableError } from '../errors.ts'
 import type { AttemptLog } from './attempt-log.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'
 import type { SaleContext } from './context.ts'
 import type { CheckoutLimits } from './scripts.ts'
+import { homeShard, newCode, shardsToAsk, type SaleKeys } from './keys.ts'
 
 export type CheckoutOutcome =
   | { result: 'success'; sale: Sale; code: string; expiresAt: number }
@@ -12,6 +12,8 @@ export type CheckoutOutcome =
   | { result: Exclude<CheckoutResult, 'success' | 'rate_limited'>; sale: Sale | undefined }
 
 const SWEEP_BATCH = 1_000
+/** A transfer older than this belongs to a checkout that will not finish it. */
+const TRANSFER_GRACE_MS = 2_000
 
 /**
  * Checkout: one Lua script decides and records each attempt in one round trip. The sweeper
@@ -45,13 +47,18 @@ export class Reservations {
       meters.checkout.sale_not_active.inc()
       return { result: 'sale_not_active', sale }
     }
-    const code = `${sale.id}-${randomUUID().replaceAll('-', '')}`
+    const shards = sale.shards.length
+    const home = homeShard(userId, shards)
+    const keys = sale.shards[home]!
+    const code = newCode(sale.id, home, shards)
     let reply: [string, number]
     try {
-      reply = await meters.redis('checkout', () => scripts.checkout(sale.keys, ip, userId, itemId, code, this.limits))
+      reply = await meters.redis('checkout', () =>
+        scripts.checkout(keys, ip, userId, itemId, code, this.limits, shards > 1 ? 'first' : ''))
+      if (reply[0] === 'elsewhere') reply = await this.fromElsewhere(sale, home, itemId, userId, ip, code)
       if (!waiting()) throw new UnavailableError('deadline')
     } catch (err) {
-      this.cancel(sale, code)
+      this.cancel(keys, code)
       this.attempts.record(sale.id, userId, itemId, 'error', code)
       meters.checkout.error.inc()
       throw err
@@ -64,12 +71,34 @@ export class Reservations {
   }
 
   /**
+   * The rest of a checkout whose buyer's home shard has no unit of the item (a sale over several
+   * shards, docs/scaling.md): a unit is taken from the first other shard that has one, under a
+   * transfer id (the attempt's own key), and the home shard decides again, receiving it.
+   */
+  private async fromElsewhere (sale: Sale, home: number, item: number, user: string, ip: string, code: string) {
+    const { scripts, meters, redis } = this.ctx
+    let from: SaleKeys | undefined
+    for (const shard of shardsToAsk(item, home, sale.shards.length)) {
+      const keys = sale.shards[shard]!
+      if (await meters.redis('stock_take', () => scripts.stockTake(keys, item, code, home)) === 1) {
+        from = keys
+        break
+      }
+    }
+    const reply = await meters.redis('checkout', () =>
+      scripts.checkout(sale.shards[home]!, ip, user, item, code, this.limits, 'final', from ? code : ''))
+    // Received: the journal entry can go. Should this fail, the sweeper gives it again (a no-op).
+    if (from) void meters.redis('transfer_done', () => redis.hdel(from.xfer, code)).catch(() => {})
+    return reply
+  }
+
+  /**
    * Sent on the checkout's own connection, so Redis runs it after that checkout if it runs it at
    * all. When it cannot be sent either, the reservation (if any) expires with its ttl.
    */
-  private cancel (sale: Sale, code: string): void {
+  private cancel (keys: SaleKeys, code: string): void {
     const { scripts, meters } = this.ctx
-    meters.redis('checkout_cancel', () => scripts.checkoutCancel(sale.keys, code)).then(
+    meters.redis('checkout_cancel', () => scripts.checkoutCancel(keys, code)).then(
       (released) => meters.cancelled.inc(released),
       () => {}
     )
@@ -93,15 +122,35 @@ export class Reservations {
     for (const sale of this.catalog.all()) {
       // Past the end plus the longest lease, nothing of the sale can be due any more.
       if (sale.endsAt + config.COMMIT_LEASE_MS * 2 < now || sale.startsAt > now) continue
-      for (;;) {
-        const [n, more, ...codes] = await meters.redis('sweep', () =>
-          scripts.sweep(sale.keys, SWEEP_BATCH, config.COMMIT_LEASE_MS))
-        expired += n
-        meters.expired.inc(n)
-        for (const code of codes) stuck.push({ sale, code })
-        if (more !== 1) break
+      for (const keys of sale.shards) {
+        for (;;) {
+          const [n, more, ...codes] = await meters.redis('sweep', () => scripts.sweep(keys, SWEEP_BATCH, config.COMMIT_LEASE_MS))
+          expired += n
+          meters.expired.inc(n)
+          for (const code of codes) stuck.push({ sale, code })
+          if (more !== 1) break
+        }
+        if (sale.shards.length > 1) await this.landTransfers(sale, keys)
       }
     }
     return { expired, stuck }
+  }
+
+  /**
+   * Units taken from this shard whose checkout never finished (its process died between two
+   * shards' steps) are given to their destination, once (receiving is idempotent), then the
+   * journal forgets them.
+   */
+  private async landTransfers (sale: Sale, keys: SaleKeys): Promise<void> {
+    const { scripts, meters, redis } = this.ctx
+    const journal = await meters.redis('transfers_read', () => redis.hgetall(keys.xfer))
+    const before = Date.now() - TRANSFER_GRACE_MS
+    for (const [transfer, value] of Object.entries(journal)) {
+      const [item, to, at] = value.split('|').map(Number) as [number, number, number]
+      if (at > before) continue
+      const dest = sale.shards[to]
+      if (dest) await meters.redis('stock_give', () => scripts.stockGive(dest, item, transfer))
+      await meters.redis('transfer_done', () => redis.hdel(keys.xfer, transfer))
+    }
   }
 }

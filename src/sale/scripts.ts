@@ -22,6 +22,8 @@ function script (file: string): { numberOfKeys: number; lua: string } {
 const SCRIPTS = {
   checkout: script('checkout.lua'),
   checkoutCancel: script('checkout-cancel.lua'),
+  stockTake: script('stock-take.lua'),
+  stockGive: script('stock-give.lua'),
   purchaseBegin: script('purchase-begin.lua'),
   purchaseSettle: script('purchase-settle.lua'),
   sweep: script('sweep.lua'),
@@ -50,21 +52,34 @@ export interface CheckoutLimits {
   windowMs: number
 }
 
-/** Units sold so far, per item and per user, as Postgres counts them. */
-export interface SoldCounts {
+/**
+ * What a shard is loaded with (see lua/sale-load.lua): its share of what Postgres says is left of
+ * each item (`share`, the values are units sold per item), or the free units it is told
+ * (`explicit`: a lost shard rebuilt from what the others hold); and the units its users bought.
+ */
+export interface ShardLoad {
+  shard: number
+  shards: number
+  mode: 'share' | 'explicit'
   byItem: readonly { item_id: number; n: number }[]
   byUser: readonly { user_id: string; n: number }[]
 }
 
+/** The step of a checkout of a sale over several shards (see lua/checkout.lua). */
+export type CheckoutStep = '' | 'first' | 'final'
+
 /** The Lua scripts of a sale, each taking the sale's keys; see the header of each in lua/. */
 export interface SaleScripts {
-  checkout(keys: SaleKeys, ip: string, user: string, item: number, code: string, limits: CheckoutLimits): Promise<[string, number]>
+  checkout(keys: SaleKeys, ip: string, user: string, item: number, code: string, limits: CheckoutLimits,
+    step?: CheckoutStep, transfer?: string): Promise<[string, number]>
   checkoutCancel(keys: SaleKeys, code: string): Promise<number>
+  stockTake(keys: SaleKeys, item: number, transfer: string, to: number): Promise<number>
+  stockGive(keys: SaleKeys, item: number, transfer: string): Promise<number>
   purchaseBegin(keys: SaleKeys, code: string, leaseMs: number): Promise<string[]>
   purchaseSettle(keys: SaleKeys, code: string, purchaseId: string | null): Promise<[string, string]>
   sweep(keys: SaleKeys, limit: number, leaseMs: number): Promise<[number, number, ...string[]]>
   saleSync(keys: SaleKeys, window: SaleWindow): Promise<number>
-  saleLoad(keys: SaleKeys, window: SaleWindow, items: number, stockPerItem: number, sold: SoldCounts): Promise<number>
+  saleLoad(keys: SaleKeys, window: SaleWindow, items: number, stockPerItem: number, load: ShardLoad): Promise<number>
 }
 
 const windowArgs = (w: SaleWindow): Arg[] => [w.startsAt, w.endsAt, w.perUserLimit, w.ttlMs, w.expireAt, w.owner]
@@ -77,19 +92,21 @@ export function saleScripts (redis: RedisClient): SaleScripts {
   for (const [name, definition] of Object.entries(SCRIPTS)) redis.defineCommand(name, definition)
   const r = redis as unknown as Commands
   return {
-    checkout: (k, ip, user, item, code, l) => r.checkout(k.meta, k.stock, k.users, k.res, k.due, k.log, ...rateKeys(k, ip, user),
-      String(item), user, code, l.ipMax, l.userMax, l.windowMs) as Promise<[string, number]>,
+    checkout: (k, ip, user, item, code, l, step = '', transfer = '') => r.checkout(k.meta, k.stock, k.users, k.res, k.due, k.log,
+      ...rateKeys(k, ip, user), k.recv, String(item), user, code, l.ipMax, l.userMax, l.windowMs, step, transfer) as Promise<[string, number]>,
     checkoutCancel: (k, code) => r.checkoutCancel(...k.state, code) as Promise<number>,
+    stockTake: (k, item, transfer, to) => r.stockTake(k.stock, k.xfer, String(item), transfer, to) as Promise<number>,
+    stockGive: (k, item, transfer) => r.stockGive(k.stock, k.recv, String(item), transfer) as Promise<number>,
     purchaseBegin: (k, code, leaseMs) => r.purchaseBegin(...k.state, code, leaseMs) as Promise<string[]>,
     purchaseSettle: (k, code, purchaseId) =>
       r.purchaseSettle(...k.state, code, purchaseId === null ? 'unsold' : 'sold', purchaseId ?? '') as Promise<[string, string]>,
     sweep: (k, limit, leaseMs) => r.sweep(...k.state, limit, leaseMs) as Promise<[number, number, ...string[]]>,
-    saleSync: (k, w) => r.saleSync(...k.state, ...windowArgs(w)) as Promise<number>,
-    saleLoad (k, w, items, stockPerItem, sold) {
-      const args: Arg[] = [...windowArgs(w), items, stockPerItem, ATTEMPT_GROUP, sold.byItem.length]
-      for (const s of sold.byItem) args.push(s.item_id, s.n)
-      for (const s of sold.byUser) args.push(s.user_id, s.n)
-      return r.saleLoad(...k.state, k.log, ...args) as Promise<number>
+    saleSync: (k, w) => r.saleSync(...k.state, k.xfer, k.recv, ...windowArgs(w)) as Promise<number>,
+    saleLoad (k, w, items, stockPerItem, load) {
+      const args: Arg[] = [...windowArgs(w), items, stockPerItem, ATTEMPT_GROUP, load.shard, load.shards, load.mode, load.byItem.length]
+      for (const s of load.byItem) args.push(s.item_id, s.n)
+      for (const s of load.byUser) args.push(s.user_id, s.n)
+      return r.saleLoad(...k.state, k.log, k.xfer, k.recv, ...args) as Promise<number>
     },
   }
 }

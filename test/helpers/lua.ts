@@ -38,6 +38,9 @@ export async function luaFixture (t: Test): Promise<LuaFixture> {
       const now = Date.now()
       const window = { startsAt: now + startIn, endsAt: now + endIn, perUserLimit: limit, ttlMs, expireAt: now + 86_400_000, owner: OWNER }
       return scripts.saleLoad(keys, window, items, stock, {
+        shard: 0,
+        shards: 1,
+        mode: 'share',
         byItem: sold.map(([item, n]) => ({ item_id: Number(item), n })),
         byUser: users.map(([user, n]) => ({ user_id: user, n })),
       })

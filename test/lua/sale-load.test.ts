@@ -37,7 +37,7 @@ t.test('sale-load.lua sets another database\'s state aside and loads its own', a
   const now = Date.now()
   const load = (owner: string) => f.scripts.saleLoad(f.keys,
     { startsAt: now - 1_000, endsAt: now + 60_000, perUserLimit: 10, ttlMs: 60_000, expireAt: now + 86_400_000, owner }, 3, 5,
-    { byItem: [], byUser: [] })
+    { shard: 0, shards: 1, mode: 'share', byItem: [], byUser: [] })
   t.equal(await load('1.theirs'), 1)
   await f.redis.hset(f.keys.stock, '1', '0')
   await f.redis.xadd(f.keys.log, '*', 'a', 'x|1|success|c|1')

@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import { buildTestApp } from '../helpers/app.ts'
+import { shardOfCode } from '../../src/sale/keys.ts'
 
 const ITEMS = 3
 const STOCK = 2
@@ -103,7 +104,8 @@ class Expire implements fc.AsyncCommand<Model, Real> {
   check = (m: Readonly<Model>) => m.codes.length > 0
   async run (m: Model, r: Real) {
     const c = m.codes[this.pick % m.codes.length]!
-    const keys = r.app.sale.catalog.get(m.saleId)!.keys
+    const { shards } = r.app.sale.catalog.get(m.saleId)!
+    const keys = shards[shardOfCode(c.code, shards.length)]!
     const v = await r.redis.hget(keys.res, c.code)
     if (v?.startsWith('R|')) {
       const [state, item, user] = v.split('|')
@@ -131,37 +133,40 @@ const commands = [
   fc.nat().map((n) => new Expire(n)),
 ]
 
-t.test('random checkouts, purchases, replays and expiries agree with a reference model', async (t) => {
-  const { app, createSale, redis, config, sql } = await buildTestApp(t, {
-    RATE_LIMIT_IP_MAX: 0, RATE_LIMIT_USER_MAX: 0, SWEEP_INTERVAL_MS: 60_000,
-  })
-  let runs = 0
-  await fc.assert(
-    fc.asyncProperty(fc.commands(commands, { maxCommands: 40, size: 'max' }), async (cmds) => {
-      const saleId = await createSale({ items: ITEMS, stock_per_item: STOCK, per_user_limit: LIMIT, reservation_ttl_seconds: 600 })
-      const model: Model = { saleId, free: [0, ...Array(ITEMS).fill(STOCK)], held: new Map(), codes: [], attempts: [] }
-      await fc.asyncModelRun(() => ({ model, real: { app, redis, prefix: config.REDIS_KEY_PREFIX } }), cmds)
+// The same model, whether the sale lives on one shard or is spread over three.
+for (const shards of [1, 3]) {
+  t.test(`random checkouts, purchases, replays and expiries agree with a reference model (SALE_SHARDS=${shards})`, async (t) => {
+    const { app, createSale, redis, config, sql } = await buildTestApp(t, {
+      RATE_LIMIT_IP_MAX: 0, RATE_LIMIT_USER_MAX: 0, SWEEP_INTERVAL_MS: 60_000, SALE_SHARDS: shards,
+    })
+    let runs = 0
+    await fc.assert(
+      fc.asyncProperty(fc.commands(commands, { maxCommands: 40, size: 'max' }), async (cmds) => {
+        const saleId = await createSale({ items: ITEMS, stock_per_item: STOCK, per_user_limit: LIMIT, reservation_ttl_seconds: 600 })
+        const model: Model = { saleId, free: [0, ...Array(ITEMS).fill(STOCK)], held: new Map(), codes: [], attempts: [] }
+        await fc.asyncModelRun(() => ({ model, real: { app, redis, prefix: config.REDIS_KEY_PREFIX } }), cmds)
 
-      const sold = model.codes.filter((c) => c.state === 'S').length
-      const reserved = model.codes.filter((c) => c.state === 'R').length
-      const sale = (await app.inject('/sale')).json()
-      const expected = { units_total: ITEMS * STOCK, units_sold: sold, units_reserved: reserved, units_available: ITEMS * STOCK - sold - reserved }
-      if (JSON.stringify({ ...sale, ...expected }) !== JSON.stringify(sale)) {
-        throw new Error(`final counts ${JSON.stringify(sale)} != model ${JSON.stringify(expected)}`)
-      }
-      const items = (await app.inject('/sale/items')).json().items.map((i: { available: number }) => i.available)
-      if (JSON.stringify(items) !== JSON.stringify(model.free.slice(1))) throw new Error(`stock ${items} != model ${model.free.slice(1)}`)
-      const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases WHERE sale_id = ${saleId}`
-      if (row!.n !== sold) throw new Error(`${row!.n} purchase rows, model sold ${sold}`)
-      await app.sale.attempts.drain()
-      const stored = (await sql<{ a: string }[]>`
+        const sold = model.codes.filter((c) => c.state === 'S').length
+        const reserved = model.codes.filter((c) => c.state === 'R').length
+        const sale = (await app.inject('/sale')).json()
+        const expected = { units_total: ITEMS * STOCK, units_sold: sold, units_reserved: reserved, units_available: ITEMS * STOCK - sold - reserved }
+        if (JSON.stringify({ ...sale, ...expected }) !== JSON.stringify(sale)) {
+          throw new Error(`final counts ${JSON.stringify(sale)} != model ${JSON.stringify(expected)}`)
+        }
+        const items = (await app.inject('/sale/items')).json().items.map((i: { available: number }) => i.available)
+        if (JSON.stringify(items) !== JSON.stringify(model.free.slice(1))) throw new Error(`stock ${items} != model ${model.free.slice(1)}`)
+        const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases WHERE sale_id = ${saleId}`
+        if (row!.n !== sold) throw new Error(`${row!.n} purchase rows, model sold ${sold}`)
+        await app.sale.attempts.drain()
+        const stored = (await sql<{ a: string }[]>`
         SELECT user_id || ' ' || item_id || ' ' || result AS a FROM checkout_attempts WHERE sale_id = ${saleId}`).map((x) => x.a)
-      if (JSON.stringify(stored.sort()) !== JSON.stringify([...model.attempts].sort())) {
-        throw new Error(`stored attempts ${JSON.stringify(stored)} != model ${JSON.stringify(model.attempts)}`)
-      }
-      runs++
-    }),
-    { numRuns: 40 }
-  )
-  t.equal(runs, 40, 'every run agreed with the model on every answer, the final counts and the stored attempts')
-})
+        if (JSON.stringify(stored.sort()) !== JSON.stringify([...model.attempts].sort())) {
+          throw new Error(`stored attempts ${JSON.stringify(stored)} != model ${JSON.stringify(model.attempts)}`)
+        }
+        runs++
+      }),
+      { numRuns: 40 }
+    )
+    t.equal(runs, 40, 'every run agreed with the model on every answer, the final counts and the stored attempts')
+  })
+}

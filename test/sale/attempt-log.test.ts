@@ -43,7 +43,7 @@ t.test('attempts delivered twice are stored once', async (t) => {
   const { code } = (await app.inject({ method: 'POST', url: '/checkout?user_id=x&id=1' })).json()
   await app.sale.attempts.drain()
   // The same stream entry again, as if its acknowledgement had been lost and it was re-added.
-  const key = app.sale.catalog.get(saleId)!.keys.log
+  const key = app.sale.catalog.get(saleId)!.shards[0]!.log
   await redis.xadd(key, '*', 'a', `x|1|success|${code}|${Date.now()}`)
   await app.sale.attempts.drain()
   const rows = await sql`SELECT attempt_key, code FROM checkout_attempts`
@@ -62,7 +62,7 @@ t.test('a sale that ended long ago is still drained, its backlog in full', async
   // more than one batch of them. Old streams are looked at every few seconds, then drained
   // batch after batch until empty.
   const pipeline = redis.pipeline()
-  for (let i = 0; i < 1_800; i++) pipeline.xadd(sale.keys.log, '*', 'a', `late${i}|1|sold_out||${Date.now()}`)
+  for (let i = 0; i < 1_800; i++) pipeline.xadd(sale.shards[0]!.log, '*', 'a', `late${i}|1|sold_out||${Date.now()}`)
   await pipeline.exec()
   let firstSeen = 0
   await eventually(async () => {
@@ -72,7 +72,7 @@ t.test('a sale that ended long ago is still drained, its backlog in full', async
   }, 15_000)
   // One batch per visit would take three visits, several seconds apart.
   t.ok(Date.now() - firstSeen < 2_000, `all batches within ${Date.now() - firstSeen} ms of the first`)
-  t.equal(await redis.xlen(sale.keys.log), 0, 'the stream is empty')
+  t.equal(await redis.xlen(sale.shards[0]!.log), 0, 'the stream is empty')
 })
 
 t.test('one unstorable attempt never stops the log: it is made storable, or kept raw in the dead letters', async (t) => {
@@ -81,7 +81,7 @@ t.test('one unstorable attempt never stops the log: it is made storable, or kept
   const nul = await app.inject({ method: 'POST', url: '/checkout?user_id=a%00b&id=1' })
   t.equal(nul.statusCode, 400, 'a NUL in the user id is an invalid request')
   // A stream entry Postgres refuses even alone: an item id beyond bigint.
-  const log = app.sale.catalog.get(saleId)!.keys.log
+  const log = app.sale.catalog.get(saleId)!.shards[0]!.log
   await redis.xadd(log, '*', 'a', `zed|99999999999999999999|sold_out|${saleId}-${'e'.repeat(32)}|${Date.now()}`)
   for (let i = 0; i < 10; i++) await app.inject({ method: 'POST', url: `/checkout?user_id=u${i}&id=${(i % 6) + 1}` })
   await app.sale.attempts.drain()
@@ -111,7 +111,7 @@ t.test('a source that keeps failing does not hold back the others', async (t) =>
   const first = await createSale({ items: 5, stock_per_item: 1, ends_at: new Date(Date.now() + 60_000).toISOString() })
   await app.inject({ method: 'POST', url: '/checkout?user_id=early&id=1' })
   // The first sale's stream is replaced by a value of the wrong type: reading it fails every time.
-  const broken = app.sale.catalog.get(first)!.keys.log
+  const broken = app.sale.catalog.get(first)!.shards[0]!.log
   await redis.del(broken)
   await redis.set(broken, 'not a stream')
   const second = await createSale({ items: 5, stock_per_item: 1 })

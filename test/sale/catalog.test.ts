@@ -20,7 +20,7 @@ t.test('the hourly schedule runs a sale now and creates the next one ahead of ti
   const [items] = await sql`SELECT count(*)::int AS n FROM items WHERE sale_id = ${sale.sale_id}`
   t.equal(items!.n, 50, 'items are in Postgres with their names and pictures')
   const next = app.sale.catalog.all().find((s) => s.startsAt === nextHour)!
-  t.equal(await app.redis.hlen(next.keys.stock), 50, 'the next sale is already loaded in Redis: the switch is instant')
+  t.equal(await app.redis.hlen(next.shards[0]!.stock), 50, 'the next sale is already loaded in Redis: the switch is instant')
 
   // Another instance (or a later refresh) schedules nothing twice.
   await app.sale.tick()
@@ -46,7 +46,7 @@ t.test('a sale lost by Redis is rebuilt from what Postgres knows was sold', asyn
   await app.inject({ method: 'POST', url: `/purchase?code=${code}` })
   await app.inject({ method: 'POST', url: '/checkout?user_id=bob&id=3' })
 
-  const keys = app.sale.catalog.get(saleId)!.keys
+  const keys = app.sale.catalog.get(saleId)!.shards[0]!
   await redis.del(...keys.state)
   await app.sale.tick()
   t.match((await app.inject('/sale')).json(), { units_total: 6, units_sold: 1, units_reserved: 0, units_available: 5 },

@@ -9,7 +9,7 @@ async function reserve (app: Awaited<ReturnType<typeof buildTestApp>>['app'], us
 t.test('a reservation left committing by a crash is settled against Postgres', async (t) => {
   const { app, createSale, sql, redis } = await buildTestApp(t, { COMMIT_LEASE_MS: 1_000 })
   const saleId = await createSale({ items: 3, stock_per_item: 1 })
-  const keys = app.sale.catalog.get(saleId)!.keys
+  const keys = app.sale.catalog.get(saleId)!.shards[0]!
 
   // Crash after the Postgres commit, before Redis heard of it: the row exists.
   const sold = await reserve(app, 'a', 1)
@@ -38,7 +38,7 @@ t.test('a reservation left committing by a crash is settled against Postgres', a
 t.test('a committing reservation past its expiry with no row returns its unit', async (t) => {
   const { app, createSale, redis } = await buildTestApp(t, { COMMIT_LEASE_MS: 1_000 })
   const saleId = await createSale({ items: 1, stock_per_item: 1, reservation_ttl_seconds: 1 })
-  const keys = app.sale.catalog.get(saleId)!.keys
+  const keys = app.sale.catalog.get(saleId)!.shards[0]!
   const r = await reserve(app, 'c', 1)
   await saleScripts(redis).purchaseBegin(keys, r.code, 1_000)
   await eventually(async () => (await redis.hget(keys.res, r.code))?.startsWith('X|'))
@@ -64,7 +64,7 @@ t.test('a purchase of a sale Redis no longer remembers is answered from Postgres
   const saleId = await createSale({ items: 1, stock_per_item: 1 })
   const r = await reserve(app, 'e', 1)
   const bought = (await app.inject({ method: 'POST', url: `/purchase?code=${r.code}` })).json()
-  await redis.del(app.sale.catalog.get(saleId)!.keys.res)
+  await redis.del(app.sale.catalog.get(saleId)!.shards[0]!.res)
   const replay = await app.inject({ method: 'POST', url: `/purchase?code=${r.code}` })
   t.equal(replay.statusCode, 200)
   t.equal(replay.json().purchase_id, bought.purchase_id)
