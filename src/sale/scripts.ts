@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RedisClient } from './context.ts'
 import { ROOT } from '../paths.ts'
+import { UnavailableError } from '../errors.ts'
 import { ATTEMPT_GROUP, rateKeys, type SaleKeys } from './keys.ts'
 
 const read = (file: string) => readFileSync(join(ROOT, 'lua', file), 'utf8')
@@ -34,6 +35,12 @@ const SCRIPTS = {
 type Arg = string | number
 /** The commands defineCommand adds: keys first, then arguments, as each header says. */
 type Commands = { [K in keyof typeof SCRIPTS]: (...args: Arg[]) => Promise<unknown> }
+
+/** Replicas a write must reach before it is answered (REDIS_WAIT_REPLICAS), and for how long. */
+export interface Durability {
+  replicas: number
+  timeoutMs: number
+}
 
 /** A sale's window and rules as Redis keeps them (see lua/sale-sync.lua). */
 export interface SaleWindow {
@@ -88,16 +95,30 @@ const windowArgs = (w: SaleWindow): Arg[] => [w.startsAt, w.endsAt, w.perUserLim
  * Registers the scripts on a client with defineCommand (EVALSHA, with the NOSCRIPT fallback)
  * and returns their typed wrappers.
  */
-export function saleScripts (redis: RedisClient): SaleScripts {
+export function saleScripts (redis: RedisClient, durability: Durability = { replicas: 0, timeoutMs: 0 }): SaleScripts {
   for (const [name, definition] of Object.entries(SCRIPTS)) redis.defineCommand(name, definition)
   const r = redis as unknown as Commands
+  // With replicas to wait for, a reservation (or a purchase's committing state) is answered only
+  // once they have it: WAIT goes in the same pipeline, so it reaches the master that ran the script.
+  const durable = <T>(name: 'checkout' | 'purchaseBegin', args: Arg[]): Promise<T> => {
+    if (durability.replicas === 0) return r[name](...args) as Promise<T>
+    const pipeline = redis.pipeline() as unknown as Commands & { wait(n: number, ms: number): unknown, exec(): Promise<[Error | null, unknown][]> }
+    pipeline[name](...args)
+    pipeline.wait(durability.replicas, durability.timeoutMs)
+    return pipeline.exec().then((results) => {
+      const [[err, reply], [, acked]] = results as [[Error | null, unknown], [Error | null, unknown]]
+      if (err) throw err
+      if (Number(acked) < durability.replicas) throw new UnavailableError('redis-replicas')
+      return reply as T
+    })
+  }
   return {
-    checkout: (k, ip, user, item, code, l, step = '', transfer = '') => r.checkout(k.meta, k.stock, k.users, k.res, k.due, k.log,
-      ...rateKeys(k, ip, user), k.recv, String(item), user, code, l.ipMax, l.userMax, l.windowMs, step, transfer) as Promise<[string, number]>,
+    checkout: (k, ip, user, item, code, l, step = '', transfer = '') => durable<[string, number]>('checkout', [k.meta, k.stock, k.users,
+      k.res, k.due, k.log, ...rateKeys(k, ip, user), k.recv, String(item), user, code, l.ipMax, l.userMax, l.windowMs, step, transfer]),
     checkoutCancel: (k, code) => r.checkoutCancel(...k.state, code) as Promise<number>,
     stockTake: (k, item, transfer, to) => r.stockTake(k.stock, k.xfer, String(item), transfer, to) as Promise<number>,
     stockGive: (k, item, transfer) => r.stockGive(k.stock, k.recv, String(item), transfer) as Promise<number>,
-    purchaseBegin: (k, code, leaseMs) => r.purchaseBegin(...k.state, code, leaseMs) as Promise<string[]>,
+    purchaseBegin: (k, code, leaseMs) => durable<string[]>('purchaseBegin', [...k.state, code, leaseMs]),
     purchaseSettle: (k, code, purchaseId) =>
       r.purchaseSettle(...k.state, code, purchaseId === null ? 'unsold' : 'sold', purchaseId ?? '') as Promise<[string, string]>,
     sweep: (k, limit, leaseMs) => r.sweep(...k.state, limit, leaseMs) as Promise<[number, number, ...string[]]>,

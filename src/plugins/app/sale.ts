@@ -78,7 +78,9 @@ export default fp(
     const ctx: SaleContext = {
       config: fastify.config,
       redis: fastify.redis,
-      scripts: saleScripts(fastify.redis),
+      scripts: saleScripts(fastify.redis, {
+        replicas: fastify.config.REDIS_WAIT_REPLICAS, timeoutMs: fastify.config.REDIS_WAIT_TIMEOUT_MS,
+      }),
       sql: fastify.sql,
       locks: fastify.locks,
       meters: fastify.meters,
