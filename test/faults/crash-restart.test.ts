@@ -1,29 +1,20 @@
 import t from 'tap'
-import { testDatabase } from '../helpers/services.ts'
-import {
-  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, type Reply, keysOfSale,
-} from '../helpers/fault-processes.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { faultSetup } from '../helpers/fault-setup.ts'
+import type { Reply } from '../helpers/http-client.ts'
 
 const UNITS = 300
 const KILL_AFTER = 80
 
 t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sold twice', async (t) => {
-  const { url: dbUrl, sql } = await testDatabase(t, 2)
-  const redis = await startRedis(t)
+  const f = await faultSetup(t, {
+    env: { COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100', SALE_REFRESH_MS: '200' },
+    connections: 96,
+  })
+  const { db: { sql }, redis, call, service: first } = f
   // A little database latency widens the window in which purchases are mid-commit.
-  const proxy = await startProxy(t, proxyTarget(dbUrl))
-  proxy.latencyMs = 5
-  const env = {
-    DATABASE_URL: viaProxy(dbUrl, proxy),
-    REDIS_URL: redis.url,
-    COMMIT_LEASE_MS: '1000',
-    SWEEP_INTERVAL_MS: '100',
-    SALE_REFRESH_MS: '200',
-  }
-
-  const first = await startService(t, env)
-  const call = httpClient(t, first.base, 96)
-  const saleId = await createSale(call, { items: UNITS, stock_per_item: 1, per_user_limit: 10, reservation_ttl_seconds: 600 })
+  f.proxy.latencyMs = 5
+  const saleId = await f.createSale({ items: UNITS, stock_per_item: 1, per_user_limit: 10, reservation_ttl_seconds: 600 })
   const codes: string[] = []
   for (let batch = 0; batch < UNITS; batch += 50) {
     const replies = await Promise.all(Array.from({ length: 50 }, (_, i) =>
@@ -55,16 +46,15 @@ t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sol
   t.ok(answered.size >= KILL_AFTER, `purchases answered 200 before the kill: ${answered.size}`)
   t.ok(failed > 0, `requests cut by the kill: ${failed}`)
 
-  const keys = (await keysOfSale(sql, saleId))
-  const states = () => reservationStates(redis.client, keys.res)
+  const keys = await f.keys(saleId)
+  const states = () => f.states(saleId)
   const stranded = (await states()).C
   t.comment(`reservations left committing by the kill: ${stranded}`)
 
   const restartedAt = Date.now()
-  const second = await startService(t, env)
-  const call2 = httpClient(t, second.base)
+  const { service: second, call: call2 } = await f.startInstance()
   let last = {}
-  const settled = await waitFor('stranded reservations settled', async () => {
+  const settled = await eventually('stranded reservations settled', async () => {
     const s = await states()
     const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases`)[0]!
     const sold = Number(await redis.client.hget(keys.meta, 'sold'))

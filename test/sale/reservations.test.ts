@@ -1,5 +1,6 @@
 import t from 'tap'
-import { buildTestApp, eventually } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 t.test('2,000 concurrent checkouts of 100 units give exactly 100 reservations', async (t) => {
   const { app, createSale, sql } = await buildTestApp(t)
@@ -54,7 +55,7 @@ t.test('purchases count against the limit; expired reservations return units and
   await app.inject({ method: 'POST', url: '/checkout?user_id=u&id=2' })
   t.equal((await app.inject({ method: 'POST', url: '/checkout?user_id=u&id=3' })).statusCode, 429, 'bought + reserved = limit')
 
-  await eventually(async () => (await app.inject({ method: 'GET', url: '/sale' })).json().units_reserved === 0)
+  await eventually('no unit reserved', async () => (await app.inject({ method: 'GET', url: '/sale' })).json().units_reserved === 0)
   const sale = (await app.inject({ method: 'GET', url: '/sale' })).json()
   t.match(sale, { units_sold: 1, units_reserved: 0, units_available: 2 })
   const again = await app.inject({ method: 'POST', url: '/checkout?user_id=u&id=2' })
