@@ -35,7 +35,7 @@ async function main () {
   const baseline = await measureBaseline()
   log(`baseline ${baseline.rps} req/s, p99 ${baseline.p99_ms} ms`)
 
-  const db = await createScratchDatabase(postgresAdminUrl, 'flashsale_bench')
+  const db = await createScratchDatabase(postgresAdminUrl, { prefix: 'flashsale_bench' })
   const prefix = uniqueName('bench').replace(/_/g, '-')
   const profile = env.BENCH_CPU_PROF === '1'
   let service: Child | undefined

@@ -24,15 +24,16 @@ interface Embedded extends ServiceProcess {
 }
 
 async function startEmbedded (t: Test, local: LocalOptions, ownGroup: boolean): Promise<Embedded> {
+  const pids = { postgres: 0, redis: 0 }
+  // What the service started must not outlive a test that failed half-way; teardowns run last
+  // first, so this runs once the service itself is stopped.
+  t.teardown(() => killAll([pids.postgres, pids.redis]))
   const proc = spawnService(t, process.execPath, ['test/helpers/embedded-server.ts'], {
     TEST_DATA_DIR: local.dataDir!,
     TEST_NOTHING_PORT: String(local.postgresPort),
     TEST_EMBEDDED_POSTGRES_PORT: String(local.embeddedPostgresPort),
     TEST_OWN_REDIS_PORT: String(local.ownRedisPort),
   }, { detached: ownGroup })
-  const pids = { postgres: 0, redis: 0 }
-  // What the service started must not outlive a test that failed half-way.
-  t.teardown(() => killAll([pids.postgres, pids.redis]))
   const base = `http://127.0.0.1:${(await proc.shows(LISTENING))[2]}`
   pids.postgres = Number(readFileSync(join(local.dataDir!, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0])
   const redis = new Redis({ port: local.ownRedisPort!, host: '127.0.0.1' })

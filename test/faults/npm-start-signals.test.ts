@@ -18,10 +18,10 @@ interface NpmStart extends ServiceProcess {
 async function npmStart (t: Test, ownGroup: boolean): Promise<NpmStart> {
   const { url } = await testDatabase(t)
   const redis = await startRedis(t)
-  const npm = spawnService(t, 'npm', ['start', '--ignore-scripts'], { DATABASE_URL: url, REDIS_URL: redis.url }, { detached: ownGroup })
-  // Should npm go first, the service must not outlive the test either.
+  // Should npm go first, the service must not outlive the test either (teardowns run last first).
   const left: number[] = []
   t.teardown(() => killAll(left))
+  const npm = spawnService(t, 'npm', ['start', '--ignore-scripts'], { DATABASE_URL: url, REDIS_URL: redis.url }, { detached: ownGroup })
   const service = Number((await npm.shows(LISTENING))[1])
   left.push(service)
   return { ...npm, service }

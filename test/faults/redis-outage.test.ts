@@ -24,13 +24,9 @@ t.test('Redis outage: 503 at once, /health 503, recovery on its own', async (t) 
   const slowest = Math.max(...during.map((r) => r.ms))
   t.comment(`slowest 503 during the outage: ${slowest.toFixed(1)} ms over ${during.length} requests`)
   t.ok(slowest < 1_500, 'answered at once, not after a hang')
-  const cutAt = Date.now()
-  const health = await eventually('/health 503', async () => {
-    const h = await call('GET', '/health')
-    return h.status === 503 ? h : undefined
-  }, 10_000)
-  t.pass(`/health turns 503 within ${Date.now() - cutAt} ms`)
-  t.equal(health.body.dependencies.redis.status, 'down', 'and names Redis as the dependency down')
+  const down = await f.healthTurns(503)
+  t.pass(`/health turns 503 within ${down.ms} ms`)
+  t.equal(down.body.dependencies.redis.status, 'down', 'and names Redis as the dependency down')
 
   // Back with an empty Redis (no persistence): the service reloads the sale from Postgres.
   const back = Date.now()
@@ -45,7 +41,7 @@ t.test('Redis outage: 503 at once, /health 503, recovery on its own', async (t) 
   t.comment(`Redis back to first successful checkout: ${recoveryMs} ms`)
   t.ok(recoveryMs < 10_000, 'recovers on its own within seconds')
   t.equal((await call('POST', `/purchase?code=${recovered.body.code}`)).status, 200, 'purchase works again')
-  await eventually('/health 200 again', async () => (await call('GET', '/health')).status === 200, 10_000)
+  await f.healthTurns(200)
   const lost = await call('POST', `/purchase?code=${before.body.code}`)
   t.equal(lost.status, 404, 'a reservation held only by the lost Redis is gone (documented limit), answered 404 not 5xx')
 

@@ -2,6 +2,7 @@ import type postgres from 'postgres'
 import type { Test } from 'tap'
 import { createSale } from '../../src/operator-client.ts'
 import type { SaleKeys } from '../../src/sale/keys.ts'
+import { eventually } from './eventually.ts'
 import { httpClient, type Call } from './http-client.ts'
 import { startRedis, type RedisNode } from './redis-server.ts'
 import { keysOfSale, reservationStates, type ReservationStates } from './sale-state.ts'
@@ -35,6 +36,8 @@ export interface FaultSetup extends Instance {
   keys(saleId: number): Promise<SaleKeys>
   /** Reservation states of a sale in its Redis (see reservationStates). */
   states(saleId: number): Promise<ReservationStates>
+  /** Polls the first instance's /health until it answers `status`: its body, and how long that took. */
+  healthTurns(status: number, timeoutMs?: number): Promise<{ body: any; ms: number }>
 }
 
 /**
@@ -62,5 +65,13 @@ export async function faultSetup (t: Test, { env = {}, connections }: FaultOptio
     createSale: (body) => createSale(first.call, ADMIN, body),
     keys,
     states: async (saleId) => reservationStates(redis.client, (await keys(saleId)).res),
+    async healthTurns (status, timeoutMs = 10_000) {
+      const since = Date.now()
+      const health = await eventually(`/health ${status}`, async () => {
+        const h = await first.call('GET', '/health')
+        return h.status === status ? h : undefined
+      }, timeoutMs)
+      return { body: health.body, ms: Date.now() - since }
+    },
   }
 }

@@ -20,10 +20,12 @@ export interface ServiceProcess {
   stop(signal: NodeJS.Signals): Promise<Exit>
   /** The first match of `pattern` in the output; fails when the process exits before it shows. */
   shows(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>
+  /** Closes the reading end of its stdout, as a closed terminal leaves it: every write fails from then on. */
+  closeStdout(): void
 }
 
 /**
- * Runs the service, or what starts it (`npm start`), as a process of its own: in the project's
+ * Runs the service, or one of its commands (`npm start`, `npm run migrate`), as a process of its own: in the project's
  * directory, with the given environment on top of PATH, HOME and what every test run shares
  * (info logs, no schedule, the operator token, port 0 on the loopback). Killed at teardown if
  * still running. `detached` gives it a process group of its own, as a terminal gives its
@@ -65,18 +67,23 @@ export function spawnService (
     resolve({ code, signal })
     for (const watch of watchers) watch()
   }))
+  // A process still running at the end is asked to stop as an operator would: a process ended
+  // by SIGKILL writes no coverage, and what it ran would count as never run. One that does not
+  // stop in time (hung, or a test that failed half-way) is killed.
   t.teardown(async () => {
-    if (!gone) {
-      child.kill('SIGCONT')
-      child.kill('SIGKILL')
-    }
+    if (gone) return
+    child.kill('SIGCONT')
+    child.kill('SIGTERM')
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5_000)
     await exited
+    clearTimeout(kill)
   })
   return {
     pid: child.pid!,
     output: () => out,
     exited,
     signal: (s) => { if (!gone) child.kill(s) },
+    closeStdout: () => { child.stdout!.destroy() },
     async stop (s) {
       if (!gone) child.kill(s)
       return exited

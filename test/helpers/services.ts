@@ -5,9 +5,9 @@ import { createScratchDatabase, scratchServers } from '../../src/scratch-servers
 /** Where the tests find Redis and a Postgres server they may create databases on. */
 export const { redisUrl: TEST_REDIS_URL, postgresAdminUrl: TEST_PG_ADMIN_URL } = scratchServers(process.env)
 
-/** A fresh, migrated database for this test, dropped at teardown. */
-export async function testDatabaseUrl (t: Test): Promise<string> {
-  const db = await createScratchDatabase(TEST_PG_ADMIN_URL)
+/** A fresh database for this test (migrated unless told not to), dropped at teardown. */
+export async function testDatabaseUrl (t: Test, { migrated = true } = {}): Promise<string> {
+  const db = await createScratchDatabase(TEST_PG_ADMIN_URL, { migrated })
   t.teardown(() => db.drop())
   return db.url
 }
