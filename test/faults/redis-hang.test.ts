@@ -81,6 +81,39 @@ t.test('a hung lock node or a hung Postgres: purchase answers 503 within the bou
   t.equal(n, 2, 'once each')
 })
 
+t.test('a purchase its Redis answers after the deadline is settled back at once, not left committing', async (t) => {
+  const lockNode = await startRedis(t)
+  const f = await faultSetup(t, {
+    env: {
+      // The lock on a node of its own, and no per-IP limit (its counters live in the service's
+      // Redis): with Redis hung, the purchase takes its lock and waits in purchase_begin.
+      REDLOCK_REDIS_URLS: lockNode.url,
+      RATE_LIMIT_IP_MAX: '0',
+      // Redis slow, not dead: purchase_begin is answered after the deadline, within its timeout.
+      REDIS_COMMAND_TIMEOUT_MS: '5000',
+    },
+  })
+  const { db: { sql }, redis, call } = f
+  const saleId = await f.createSale({ items: 1, stock_per_item: 1 })
+  const { code } = (await call('POST', '/checkout?user_id=buyer&id=1')).body
+  const { res } = await f.keys(saleId)
+
+  redis.pause()
+  t.teardown(() => redis.resume())
+  const answer = await call('POST', `/purchase?code=${code}`)
+  redis.resume()
+  t.equal(answer.status, 503, 'the buyer is answered 503 at the deadline')
+  t.ok(answer.ms < BOUND_MS + 300, `within the bound (${answer.ms.toFixed(0)} ms)`)
+
+  // What purchase_begin began is settled by what Postgres holds (nothing): reserved again well
+  // before the sweeper would settle it (COMMIT_LEASE_MS, 30 s).
+  await eventually('the reservation reserved again', async () => (await redis.client.hget(res, code))?.startsWith('R|'), 5_000)
+  const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases`)[0]!
+  t.equal(n, 0, 'nothing bought behind the buyer\'s back')
+  const retry = await call('POST', `/purchase?code=${code}`)
+  t.equal(retry.status, 200, 'the buyer\'s retry buys it')
+})
+
 t.test('a buyer who leaves before the answer holds nothing: the reservation made for them is released', async (t) => {
   const f = await faultSetup(t)
   const { db: { sql }, redis, service } = f
