@@ -25,11 +25,11 @@ export interface ServiceProcess {
 }
 
 /**
- * Runs the service, or one of its commands (`npm start`, `npm run migrate`), as a process of its own: in the project's
- * directory, with the given environment on top of PATH, HOME and what every test run shares
- * (info logs, no schedule, the operator token, port 0 on the loopback). Killed at teardown if
- * still running. `detached` gives it a process group of its own, as a terminal gives its
- * foreground job.
+ * Runs the service, or one of its commands (`npm start`, `npm run migrate`), as a process of its
+ * own: in the project's directory, with the given environment on top of PATH, HOME and what every
+ * test run shares (info logs, no schedule, the operator token, port 0 on the loopback). Stopped at
+ * teardown if still running. `detached` gives it a process group of its own, as a terminal gives
+ * its foreground job.
  */
 export function spawnService (
   t: Test,
