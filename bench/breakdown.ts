@@ -1,29 +1,27 @@
-import { request } from 'undici'
+import { readMetrics, type Send } from '../src/operator-client.ts'
 
 /**
  * Where a phase's time went, from the service's own histograms: the mean time of each Redis
  * command, query and lock wait/hold observed between two scrapes of /metrics.
  */
-const HISTOGRAMS = [
-  'flashsale_redis_command_duration_seconds',
-  'flashsale_db_query_duration_seconds',
-  'flashsale_lock_wait_seconds',
-  'flashsale_lock_hold_seconds',
-]
+const HISTOGRAMS: Record<string, { short: string; label: string }> = {
+  flashsale_redis_command_duration_seconds: { short: 'redis', label: 'command' },
+  flashsale_db_query_duration_seconds: { short: 'db', label: 'query' },
+  flashsale_lock_wait_seconds: { short: 'lock_wait', label: 'lock_type' },
+  flashsale_lock_hold_seconds: { short: 'lock_hold', label: 'lock_type' },
+}
 
 export type Scrape = Map<string, { sum: number; count: number }>
 
-export async function scrape (url: string): Promise<Scrape> {
-  const res = await request(`${url}/metrics`)
-  const text = await res.body.text()
+export async function scrape (send: Send): Promise<Scrape> {
   const out: Scrape = new Map()
-  for (const line of text.split('\n')) {
-    const m = /^(\w+)_(sum|count)\{([^}]*)\} (\S+)$/.exec(line)
-    if (!m || !HISTOGRAMS.includes(m[1]!)) continue
-    const label = /(?:command|query|lock_type)="([^"]+)"/.exec(m[3]!)?.[1] ?? ''
-    const key = `${m[1]!.replace(/^flashsale_|_seconds$/g, '').replace('_command_duration', '').replace('_query_duration', '')}:${label}`
+  for (const sample of await readMetrics(send)) {
+    const [, name, part] = /^(\w+)_(sum|count)$/.exec(sample.name) ?? []
+    const histogram = HISTOGRAMS[name ?? '']
+    if (!histogram) continue
+    const key = `${histogram.short}:${sample.labels[histogram.label] ?? ''}`
     const entry = out.get(key) ?? { sum: 0, count: 0 }
-    entry[m[2] as 'sum' | 'count'] += Number(m[4])
+    entry[part as 'sum' | 'count'] += sample.value
     out.set(key, entry)
   }
   return out

@@ -3,6 +3,7 @@ import http from 'node:http'
 import { readFileSync } from 'node:fs'
 import { Pool } from 'undici'
 import { setTimeout as delay } from 'node:timers/promises'
+import { answerBody, type Send } from '../src/operator-client.ts'
 
 export interface Throughput {
   rps: number
@@ -46,27 +47,30 @@ export async function inParallel (n: number, concurrency: number, task: (i: numb
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker))
 }
 
+export interface Reply {
+  status: number
+  body: any
+}
+
 export interface Client {
-  post(path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any }>
-  get(path: string): Promise<{ status: number; json: any }>
+  /** The operator client's transport (creating sales, reading /metrics). */
+  send: Send
+  post(path: string): Promise<Reply>
+  get(path: string): Promise<Reply>
   close(): Promise<void>
 }
 
 /** A keep-alive client for the steps that need each answer (reservations, sell-out). */
 export function client (url: string, connections: number): Client {
   const pool = new Pool(url, { connections, pipelining: 1 })
-  const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await pool.request({
-      method,
-      path,
-      headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
-      body: body === undefined ? null : JSON.stringify(body),
-    })
-    return { status: res.statusCode, json: await res.body.json() }
+  const send: Send = async (method, path, options = {}) => {
+    const res = await pool.request({ method, path, headers: options.headers, body: options.body ?? null })
+    return { status: res.statusCode, body: answerBody(await res.body.text()) }
   }
   return {
-    post: (path, body, headers) => call('POST', path, body, headers),
-    get: (path) => call('GET', path),
+    send,
+    post: (path) => send('POST', path),
+    get: (path) => send('GET', path),
     close: () => pool.close(),
   }
 }

@@ -1,8 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { request } from 'undici'
-import { freePort } from '../test/helpers/services.ts'
-import { setTimeout as delay } from 'node:timers/promises'
 
 export interface Child {
   readonly name: string
@@ -16,7 +13,8 @@ export interface Child {
 
 /**
  * Runs a TypeScript entry point in its own Node process (Node runs TypeScript as it is), so the server under test
- * never shares an event loop with the load generator. Its output goes to our stderr, prefixed.
+ * never shares an event loop with the load generator. Its output goes to our stderr, prefixed. It
+ * listens on a port the kernel picks and says where in a message (`{ listening: url }`).
  */
 export async function startChild (
   name: string,
@@ -24,18 +22,16 @@ export async function startChild (
   env: Record<string, string>,
   nodeArgs: string[] = []
 ): Promise<Child> {
-  const port = await freePort()
   const child = spawn(process.execPath, [...nodeArgs, entry], {
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
   const prefix = (chunk: Buffer) =>
     process.stderr.write(chunk.toString().replace(/^(?=.)/gm, `[${name}] `))
   child.stdout!.on('data', prefix)
   child.stderr!.on('data', prefix)
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const url = `http://127.0.0.1:${port}`
-  await waitListening(url, child, exited)
+  const url = await listening(name, child)
   return {
     name,
     pid: child.pid!,
@@ -52,25 +48,23 @@ export async function startChild (
   }
 }
 
-/** Polls until the child answers any HTTP request, failing fast when it exits first. */
-async function waitListening (url: string, child: ChildProcess, exited: Promise<number | null>) {
-  let gone: number | null | undefined
-  void exited.then((code) => (gone = code))
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (gone !== undefined) throw new Error(`${url}: the process exited with ${gone} before listening`)
-    try {
-      const res = await request(`${url}/health/live`, { headersTimeout: 1_000 })
-      await res.body.dump()
-      return
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL')
-        throw new Error(`${url}: not listening after 60 s`)
-      }
-      await delay(100)
-    }
-  }
+/** The URL of the child's first message; fails when it exits first, or says nothing for 60 s. */
+function listening (name: string, child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${name}: not listening after 60 s`))
+    }, 60_000)
+    child.once('message', (message: { listening: string }) => {
+      clearTimeout(timer)
+      child.disconnect()
+      resolve(message.listening)
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`${name} exited with ${code} before listening`))
+    })
+  })
 }
 
 function rssMb (pid: number): number {

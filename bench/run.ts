@@ -3,11 +3,12 @@ import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
-import { createTestDatabase, TEST_REDIS_URL, uniqueName } from '../test/helpers/services.ts'
+import { createSale } from '../src/operator-client.ts'
+import { ROOT } from '../src/paths.ts'
+import { createScratchDatabase, scratchServers, uniqueName } from '../src/scratch-servers.ts'
 import { between, scrape } from './breakdown.ts'
 import { arrivals, client, hammer, inParallel, listenOverflows, type Client } from './load.ts'
 import { startChild, type Child } from './processes.ts'
-import { ROOT } from '../src/paths.ts'
 
 /**
  * `npm run bench`: one run, its own database and key prefix, the service and a bare Fastify
@@ -15,6 +16,7 @@ import { ROOT } from '../src/paths.ts'
  */
 const RESULTS = join(ROOT, 'bench', 'results')
 const env = process.env
+const { redisUrl, postgresAdminUrl } = scratchServers(env)
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 100)
 const DURATION = Number(env.BENCH_DURATION ?? 10)
 const PURCHASES = Number(env.BENCH_PURCHASES ?? 20_000)
@@ -33,15 +35,15 @@ async function main () {
   const baseline = await measureBaseline()
   log(`baseline ${baseline.rps} req/s, p99 ${baseline.p99_ms} ms`)
 
-  const db = await createTestDatabase()
+  const db = await createScratchDatabase(postgresAdminUrl, { prefix: 'flashsale_bench' })
   const prefix = uniqueName('bench').replace(/_/g, '-')
   const profile = env.BENCH_CPU_PROF === '1'
   let service: Child | undefined
   try {
     service = await startChild('service', join(ROOT, 'bench', 'service.ts'), {
       DATABASE_URL: db.url,
-      REDIS_URL: TEST_REDIS_URL,
-      REDLOCK_REDIS_URLS: TEST_REDIS_URL,
+      REDIS_URL: redisUrl,
+      REDLOCK_REDIS_URLS: redisUrl,
       REDIS_KEY_PREFIX: prefix,
       ADMIN_TOKEN,
       SALE_SCHEDULE: 'off',
@@ -97,23 +99,23 @@ async function measureBaseline () {
 
 async function measureService (service: Child, api: Client, databaseUrl: string) {
   // Plenty of stock and no effective user limit: every checkout takes the success path.
-  const big = await createSale(api, { items: SELLOUT_ITEMS, stock_per_item: 1_000, per_user_limit: 1_000_000, reservation_ttl_seconds: 3_600 })
+  const big = await createSale(api.send, ADMIN_TOKEN, { items: SELLOUT_ITEMS, stock_per_item: 1_000, per_user_limit: 1_000_000, reservation_ttl_seconds: 3_600 })
   const checkoutPath = (i: number) => `/checkout?user_id=c${i}&id=${(i % SELLOUT_ITEMS) + 1}`
   await hammer(service.url, (i) => checkoutPath(i + 10_000_000), { connections: CONNECTIONS, duration: WARMUP })
-  const beforeCheckout = await scrape(service.url)
+  const beforeCheckout = await scrape(api.send)
   const checkout = await hammer(service.url, checkoutPath, { connections: CONNECTIONS, duration: DURATION })
-  const checkoutBreakdown = between(beforeCheckout, await scrape(service.url))
+  const checkoutBreakdown = between(beforeCheckout, await scrape(api.send))
   log(`checkout ${checkout.rps} req/s, p50 ${checkout.p50_ms} ms, p99 ${checkout.p99_ms} ms, non-2xx ${checkout.non2xx}`)
 
   const warm = 2_000
   const codes = await reserve(api, PURCHASES + warm)
   await hammer(service.url, (i) => `/purchase?code=${codes[Math.min(i, warm - 1)]}`, { connections: CONNECTIONS, amount: warm })
   const paid = codes.slice(warm)
-  const beforePurchase = await scrape(service.url)
+  const beforePurchase = await scrape(api.send)
   const purchase = await hammer(service.url, (i) => `/purchase?code=${paid[Math.min(i, paid.length - 1)]}`, {
     connections: CONNECTIONS, amount: paid.length,
   })
-  const purchaseBreakdown = between(beforePurchase, await scrape(service.url))
+  const purchaseBreakdown = between(beforePurchase, await scrape(api.send))
   log(`purchase ${purchase.rps} req/s, p50 ${purchase.p50_ms} ms, p99 ${purchase.p99_ms} ms, non-2xx ${purchase.non2xx}`)
 
   // Clients that open a connection per request, at a burst: the listen queue must hold them.
@@ -153,26 +155,20 @@ async function measureService (service: Child, api: Client, databaseUrl: string)
   }
 }
 
-async function createSale (api: Client, body: Record<string, unknown>): Promise<number> {
-  const res = await api.post('/admin/sales', body, { authorization: `Bearer ${ADMIN_TOKEN}` })
-  if (res.status !== 201) throw new Error(`creating a sale failed: ${res.status} ${JSON.stringify(res.json)}`)
-  return res.json.sale_id
-}
-
 /** Reservations made ahead of the purchase run, one per distinct buyer. */
 async function reserve (api: Client, n: number): Promise<string[]> {
   const codes: string[] = new Array(n)
   await inParallel(n, CONNECTIONS, async (i) => {
     const res = await api.post(`/checkout?user_id=p${i}&id=${(i % SELLOUT_ITEMS) + 1}`)
-    if (res.status !== 200) throw new Error(`reservation ${i} failed: ${res.status} ${JSON.stringify(res.json)}`)
-    codes[i] = res.json.code
+    if (res.status !== 200) throw new Error(`reservation ${i} failed: ${res.status} ${JSON.stringify(res.body)}`)
+    codes[i] = res.body.code
   })
   return codes
 }
 
 /** 10,000 one-unit items, each checked out then purchased by a buyer of its own. */
 async function sellOut (api: Client) {
-  const saleId = await createSale(api, { items: SELLOUT_ITEMS, stock_per_item: 1, per_user_limit: 10 })
+  const saleId = await createSale(api.send, ADMIN_TOKEN, { items: SELLOUT_ITEMS, stock_per_item: 1, per_user_limit: 10 })
   let failures = 0
   const started = performance.now()
   await inParallel(SELLOUT_ITEMS, SELLOUT_CONNECTIONS, async (i) => {
@@ -181,13 +177,13 @@ async function sellOut (api: Client) {
       failures++
       return
     }
-    const bought = await api.post(`/purchase?code=${reserved.json.code}`)
+    const bought = await api.post(`/purchase?code=${reserved.body.code}`)
     if (bought.status !== 200) failures++
   })
   const seconds = round((performance.now() - started) / 1000, 3)
   const after = await api.post('/checkout?user_id=late&id=1')
   const sale = await api.get('/sale')
-  return { saleId, seconds, failures, sold: sale.json.units_sold as number, afterStatus: `${after.status} ${after.json.error ?? ''}`.trim() }
+  return { saleId, seconds, failures, sold: sale.body.units_sold as number, afterStatus: `${after.status} ${after.body.error ?? ''}`.trim() }
 }
 
 /** Units sold beyond an item's stock, counted from the purchases table itself. */
@@ -205,7 +201,7 @@ async function oversoldInPostgres (url: string, saleId: number): Promise<number>
 }
 
 async function dropKeys (prefix: string) {
-  const redis = new Redis(TEST_REDIS_URL)
+  const redis = new Redis(redisUrl)
   try {
     const stream = redis.scanStream({ match: `${prefix}:*`, count: 1_000 })
     for await (const keys of stream) if ((keys as string[]).length) await redis.unlink(...(keys as string[]))

@@ -10,9 +10,10 @@ import postgres from 'postgres'
 import { ensureLocalServices, type LocalOptions } from '../src/local-services.ts'
 import { ROOT } from '../src/paths.ts'
 import { serverUser } from '../src/postgres-runtime.ts'
-import { waitFor } from './helpers/fault-processes.ts'
-import { alive, killAll, processGroup } from './helpers/processes.ts'
-import { freePort, TEST_REDIS_URL } from './helpers/services.ts'
+import { eventually } from './helpers/eventually.ts'
+import { freePort } from './helpers/free-port.ts'
+import { alive, killAll, processGroup } from './helpers/pids.ts'
+import { TEST_REDIS_URL } from './helpers/services.ts'
 
 const root = process.getuid?.() === 0
 
@@ -132,6 +133,6 @@ t.test('what it started is stopped when the service exits without stopping it', 
   await once(child, 'exit')
   const { redis } = JSON.parse(out) as { redis: number }
   t.teardown(() => killAll([redis]))
-  await waitFor('redis-server gone', async () => !alive(redis), 5_000)
+  await eventually('redis-server gone', async () => !alive(redis), 5_000)
   t.pass('the redis-server it started is gone')
 })

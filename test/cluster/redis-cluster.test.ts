@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import t from 'tap'
 import { describeLoad, measurePhase } from '../../bench/cluster-load.ts'
-import { alive } from '../helpers/processes.ts'
+import { alive } from '../helpers/pids.ts'
 import { startRedisCluster, type ClusterNode } from '../helpers/redis-cluster.ts'
 
 // One cluster for the whole file (starting one takes seconds); the failover test changes its

@@ -1,29 +1,20 @@
 import t from 'tap'
-import { testDatabase } from '../helpers/services.ts'
-import {
-  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, type Reply, keysOfSale,
-} from '../helpers/fault-processes.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { faultSetup } from '../helpers/fault-setup.ts'
+import type { Reply } from '../helpers/http-client.ts'
 
 const UNITS = 300
 const KILL_AFTER = 80
 
 t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sold twice', async (t) => {
-  const { url: dbUrl, sql } = await testDatabase(t, 2)
-  const redis = await startRedis(t)
+  const f = await faultSetup(t, {
+    env: { COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100', SALE_REFRESH_MS: '200' },
+    connections: 96,
+  })
+  const { db: { sql }, redis, call, service: first } = f
   // A little database latency widens the window in which purchases are mid-commit.
-  const proxy = await startProxy(t, proxyTarget(dbUrl))
-  proxy.latencyMs = 5
-  const env = {
-    DATABASE_URL: viaProxy(dbUrl, proxy),
-    REDIS_URL: redis.url,
-    COMMIT_LEASE_MS: '1000',
-    SWEEP_INTERVAL_MS: '100',
-    SALE_REFRESH_MS: '200',
-  }
-
-  const first = await startService(t, env)
-  const call = httpClient(t, first.base, 96)
-  const saleId = await createSale(call, { items: UNITS, stock_per_item: 1, per_user_limit: 10, reservation_ttl_seconds: 600 })
+  f.proxy.latencyMs = 5
+  const saleId = await f.createSale({ items: UNITS, stock_per_item: 1, per_user_limit: 10, reservation_ttl_seconds: 600 })
   const codes: string[] = []
   for (let batch = 0; batch < UNITS; batch += 50) {
     const replies = await Promise.all(Array.from({ length: 50 }, (_, i) =>
@@ -55,16 +46,15 @@ t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sol
   t.ok(answered.size >= KILL_AFTER, `purchases answered 200 before the kill: ${answered.size}`)
   t.ok(failed > 0, `requests cut by the kill: ${failed}`)
 
-  const keys = (await keysOfSale(sql, saleId))
-  const states = () => reservationStates(redis.client, keys.res)
+  const keys = await f.keys(saleId)
+  const states = () => f.states(saleId)
   const stranded = (await states()).C
   t.comment(`reservations left committing by the kill: ${stranded}`)
 
   const restartedAt = Date.now()
-  const second = await startService(t, env)
-  const call2 = httpClient(t, second.base)
+  const { service: second, call: call2 } = await f.startInstance()
   let last = {}
-  const settled = await waitFor('stranded reservations settled', async () => {
+  const settled = await eventually('stranded reservations settled', async () => {
     const s = await states()
     const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases`)[0]!
     const sold = Number(await redis.client.hget(keys.meta, 'sold'))
@@ -112,35 +102,26 @@ t.test('SIGKILL during a purchase storm, then restart: nothing lost, nothing sol
  */
 for (const stage of ['before the commit', 'after the commit, before settling'] as const) {
   t.test(`SIGKILL mid-batch, ${stage}: the batch heals whole`, async (t) => {
-    const { url: dbUrl, sql } = await testDatabase(t, 2)
-    const redis = await startRedis(t)
-    const proxy = await startProxy(t, proxyTarget(dbUrl))
-    const env = {
-      DATABASE_URL: viaProxy(dbUrl, proxy),
-      REDIS_URL: redis.url,
-      COMMIT_LEASE_MS: '1000',
-      SWEEP_INTERVAL_MS: '100',
-      SALE_REFRESH_MS: '200',
-      REQUEST_DEADLINE_MS: '20000',
-    }
-    const first = await startService(t, env)
-    const call = httpClient(t, first.base, 64)
-    const saleId = await createSale(call, { items: 40, stock_per_item: 1, per_user_limit: 40, reservation_ttl_seconds: 600 })
+    const { service, call, db: { sql }, redis, proxy, createSale, keys: keysOf, states: statesOf, startInstance } = await faultSetup(t, {
+      env: { COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100', SALE_REFRESH_MS: '200', REQUEST_DEADLINE_MS: '20000' },
+      connections: 64,
+    })
+    const saleId = await createSale({ items: 40, stock_per_item: 1, per_user_limit: 40, reservation_ttl_seconds: 600 })
     const codes = (await Promise.all(Array.from({ length: 40 }, (_, i) => call('POST', `/checkout?user_id=b&id=${i + 1}`))))
       .map((r) => r.body.code as string)
-    const keys = await keysOfSale(sql, saleId)
+    const keys = await keysOf(saleId)
 
     if (stage === 'before the commit') proxy.hold()
     else proxy.replyLatencyMs = 3_000
     const purchases = codes.map((code) => call('POST', `/purchase?code=${code}`).catch(() => undefined))
-    await waitFor('every reservation committing, and for the second stage a batch committed', async () => {
-      if ((await reservationStates(redis.client, keys.res)).C < codes.length) return false
+    await eventually('every reservation committing, and for the second stage a batch committed', async () => {
+      if ((await statesOf(saleId)).C < codes.length) return false
       if (stage === 'before the commit') return true
       const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases`)[0]!
       return n > 0
     })
-    process.kill(first.pid, 'SIGKILL')
-    await first.exited
+    process.kill(service.pid, 'SIGKILL')
+    await service.exited
     await Promise.all(purchases)
     await proxy.cut()
     await proxy.restore()
@@ -148,10 +129,9 @@ for (const stage of ['before the commit', 'after the commit, before settling'] a
     if (stage === 'before the commit') t.equal(committed.size, 0, 'nothing reached Postgres')
     else t.ok(committed.size > 0, `Postgres committed ${committed.size} purchases the service never heard of`)
 
-    const second = await startService(t, env)
-    const call2 = httpClient(t, second.base)
-    const states = await waitFor('the batch settled', async () => {
-      const s = await reservationStates(redis.client, keys.res)
+    const { call: call2 } = await startInstance()
+    const states = await eventually('the batch settled', async () => {
+      const s = await statesOf(saleId)
       return s.C === 0 ? s : undefined
     })
     t.same(states, { R: 40 - committed.size, C: 0, S: committed.size, X: 0 }, 'every reservation settled by what Postgres holds')

@@ -1,5 +1,4 @@
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -7,10 +6,11 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { ensureLocalServices, type LocalOptions } from '../../src/local-services.ts'
-import { ROOT } from '../../src/paths.ts'
-import { ADMIN, createSale, httpClient, waitFor, type Exit } from '../helpers/fault-processes.ts'
-import { alive, killAll } from '../helpers/processes.ts'
-import { freePort } from '../helpers/services.ts'
+import { createSale } from '../../src/operator-client.ts'
+import { freePort } from '../helpers/free-port.ts'
+import { httpClient } from '../helpers/http-client.ts'
+import { alive, killAll } from '../helpers/pids.ts'
+import { ADMIN, LISTENING, spawnService, type ServiceProcess } from '../helpers/service-process.ts'
 
 /**
  * The embedded mode end to end: the service starts its own Postgres and redis-server, takes
@@ -18,57 +18,28 @@ import { freePort } from '../helpers/services.ts'
  * the Postgres it started before stopping it, and exit 0.
  */
 
-interface Embedded {
-  pid: number
+interface Embedded extends ServiceProcess {
   base: string
   pids: { postgres: number; redis: number }
-  output(): string
-  exited: Promise<Exit>
 }
 
 async function startEmbedded (t: Test, local: LocalOptions, ownGroup: boolean): Promise<Embedded> {
-  const port = await freePort()
-  const child = spawn(process.execPath, ['test/helpers/embedded-server.ts'], {
-    cwd: ROOT,
-    // Its own process group, as a terminal gives the job in its foreground.
-    detached: ownGroup,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      LOG_LEVEL: 'info',
-      SALE_SCHEDULE: 'off',
-      ADMIN_TOKEN: ADMIN,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      TEST_DATA_DIR: local.dataDir!,
-      TEST_NOTHING_PORT: String(local.postgresPort),
-      TEST_EMBEDDED_POSTGRES_PORT: String(local.embeddedPostgresPort),
-      TEST_OWN_REDIS_PORT: String(local.ownRedisPort),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  child.stdout!.on('data', (d) => (out += d))
-  child.stderr!.on('data', (d) => (out += d))
-  let gone = false
-  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => {
-    gone = true
-    resolve({ code, signal })
-  }))
   const pids = { postgres: 0, redis: 0 }
-  t.teardown(async () => {
-    if (!gone) child.kill('SIGKILL')
-    await exited
-    killAll([pids.postgres, pids.redis])
-  })
-  const base = `http://127.0.0.1:${port}`
-  await waitFor(`service on ${port}`, async () => gone || (await fetch(`${base}/health/live`)).ok, 60_000)
-  if (gone) throw new Error(`service exited before answering:\n${out}`)
+  // What the service started must not outlive a test that failed half-way; teardowns run last
+  // first, so this runs once the service itself is stopped.
+  t.teardown(() => killAll([pids.postgres, pids.redis]))
+  const proc = spawnService(t, process.execPath, ['test/helpers/embedded-server.ts'], {
+    TEST_DATA_DIR: local.dataDir!,
+    TEST_NOTHING_PORT: String(local.postgresPort),
+    TEST_EMBEDDED_POSTGRES_PORT: String(local.embeddedPostgresPort),
+    TEST_OWN_REDIS_PORT: String(local.ownRedisPort),
+  }, { detached: ownGroup })
+  const base = `http://127.0.0.1:${(await proc.shows(LISTENING))[2]}`
   pids.postgres = Number(readFileSync(join(local.dataDir!, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0])
   const redis = new Redis({ port: local.ownRedisPort!, host: '127.0.0.1' })
   pids.redis = Number(/process_id:(\d+)/.exec(await redis.info('server'))![1])
   redis.disconnect()
-  return { pid: child.pid!, base, pids, output: () => out, exited }
+  return { ...proc, base, pids }
 }
 
 async function attemptsIn (local: LocalOptions): Promise<number> {
@@ -83,7 +54,7 @@ async function attemptsIn (local: LocalOptions): Promise<number> {
 }
 
 const stops: [string, boolean, (s: Embedded) => void][] = [
-  ['SIGTERM', false, (s) => process.kill(s.pid, 'SIGTERM')],
+  ['SIGTERM', false, (s) => s.signal('SIGTERM')],
   ['Ctrl-C (SIGINT to the whole foreground process group)', true, (s) => process.kill(-s.pid, 'SIGINT')],
 ]
 
@@ -98,7 +69,7 @@ for (const [how, ownGroup, stop] of stops) {
     local.redisPort = local.postgresPort
     const service = await startEmbedded(t, local, ownGroup)
     const call = httpClient(t, service.base, 32)
-    await createSale(call, { items: 200, stock_per_item: 1, per_user_limit: 10 })
+    await createSale(call, ADMIN, { items: 200, stock_per_item: 1, per_user_limit: 10 })
     const answered = await Promise.all(Array.from({ length: 300 }, (_, i) => call('POST', `/checkout?user_id=u${i % 60}&id=${(i % 200) + 1}`)))
     t.ok(answered.every((r) => r.status === 200 || r.status === 409 || r.status === 429), 'checkouts answered')
 

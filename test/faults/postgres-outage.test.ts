@@ -1,23 +1,11 @@
 import t from 'tap'
-import { testDatabase } from '../helpers/services.ts'
-import {
-  createSale, httpClient, proxyTarget, startProxy, startRedis, startService, viaProxy, waitFor,
-} from '../helpers/fault-processes.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { faultSetup } from '../helpers/fault-setup.ts'
 
 t.test('Postgres outage: checkout goes on, purchase 503, no attempt lost, catch-up after', async (t) => {
-  const { url: dbUrl, sql } = await testDatabase(t)
-  const redis = await startRedis(t)
-  const proxy = await startProxy(t, proxyTarget(dbUrl))
-  const service = await startService(t, {
-    DATABASE_URL: viaProxy(dbUrl, proxy),
-    REDIS_URL: redis.url,
-    SALE_REFRESH_MS: '200',
-    COMMIT_LEASE_MS: '1000',
-    SWEEP_INTERVAL_MS: '100',
-  })
-  const call = httpClient(t, service.base)
-  const hasHealth = (await call('GET', '/health')).status !== 404
-  await createSale(call, { items: 40, stock_per_item: 1, per_user_limit: 5 })
+  const f = await faultSetup(t, { env: { SALE_REFRESH_MS: '200', COMMIT_LEASE_MS: '1000', SWEEP_INTERVAL_MS: '100' } })
+  const { db: { sql }, proxy, service, call } = f
+  await f.createSale({ items: 40, stock_per_item: 1, per_user_limit: 5 })
 
   let attempts = 0
   const checkout = async (user: string, item: number | string) => {
@@ -45,16 +33,14 @@ t.test('Postgres outage: checkout goes on, purchase 503, no attempt lost, catch-
   t.ok(refused.every((r) => r.body.error === 'unavailable' && r.headers['retry-after'] !== undefined), 'with Retry-After')
   t.comment(`slowest purchase 503: ${Math.max(...refused.map((r) => r.ms)).toFixed(0)} ms`)
   t.ok(Math.max(...refused.map((r) => r.ms)) < 6_000, 'purchases fail fast, not hang')
-  if (hasHealth) {
-    const cutAt = Date.now()
-    await waitFor('/health 503', async () => (await call('GET', '/health')).status === 503, 10_000)
-    t.pass(`/health turns 503 within ${Date.now() - cutAt} ms`)
-  }
+  const down = await f.healthTurns(503)
+  t.pass(`/health turns 503 within ${down.ms} ms`)
+  t.equal(down.body.dependencies.postgres.status, 'down', 'and names Postgres as the dependency down')
   const { n: duringRows } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts`)[0]!
 
   const back = Date.now()
   await proxy.restore()
-  const caughtUp = await waitFor('every attempt persisted', async () => {
+  const caughtUp = await eventually('every attempt persisted', async () => {
     const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts`)[0]!
     return n === attempts ? n : undefined
   }, 15_000)
@@ -74,7 +60,7 @@ t.test('Postgres outage: checkout goes on, purchase 503, no attempt lost, catch-
   const sale = await call('GET', '/sale')
   t.match(sale.body, { units_sold: n, units_reserved: 0 })
   // Dependency pings are cached for a second: /health follows shortly after.
-  if (hasHealth) t.ok(await waitFor('/health 200', async () => (await call('GET', '/health')).status === 200, 5_000), '/health 200 again')
+  t.pass(`/health 200 again within ${(await f.healthTurns(200, 5_000)).ms} ms`)
   t.equal((await service.stop('SIGTERM')).code, 0, 'shuts down cleanly')
 })
 

@@ -1,20 +1,17 @@
 import t from 'tap'
-import { testDatabase } from '../helpers/services.ts'
-import {
-  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, keysOfSale,
-} from '../helpers/fault-processes.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { faultSetup } from '../helpers/fault-setup.ts'
+import { startRedis } from '../helpers/redis-server.ts'
 
 const BOUND_MS = 1_000
 
 t.test('a hung Redis: every path answers 503 within the bound, and nothing is decided behind the buyer\'s back', async (t) => {
-  const { url: dbUrl, sql } = await testDatabase(t)
-  const redis = await startRedis(t)
-  const service = await startService(t, { DATABASE_URL: dbUrl, REDIS_URL: redis.url })
-  const call = httpClient(t, service.base)
-  const saleId = await createSale(call, { items: 10, stock_per_item: 1, per_user_limit: 5 })
+  const f = await faultSetup(t)
+  const { db: { sql }, redis, service, call } = f
+  const saleId = await f.createSale({ items: 10, stock_per_item: 1, per_user_limit: 5 })
   const before = await call('POST', '/checkout?user_id=early&id=1')
   t.equal(before.status, 200)
-  const keys = (await keysOfSale(sql, saleId))
+  const keys = await f.keys(saleId)
 
   redis.pause()
   t.teardown(() => redis.resume())
@@ -35,8 +32,8 @@ t.test('a hung Redis: every path answers 503 within the bound, and nothing is de
   redis.resume()
 
   // Redis runs what was sent while it hung: the reservation of the refused checkout must not stay.
-  const states = await waitFor('the late reservation released', async () => {
-    const s = await reservationStates(redis.client, keys.res)
+  const states = await eventually('the late reservation released', async () => {
+    const s = await f.states(saleId)
     return s.R === 1 && s.C === 0 ? s : undefined
   }, 10_000)
   t.match(states, { R: 1, C: 0, S: 0 }, 'only the reservation made before the hang is held')
@@ -44,7 +41,7 @@ t.test('a hung Redis: every path answers 503 within the bound, and nothing is de
   t.equal(await redis.client.hget(keys.users, 'hung'), '0', 'and does not count against its buyer')
   t.equal((await call('POST', `/purchase?code=${before.body.code}`)).status, 200, 'the earlier reservation can still be bought')
 
-  const rows = await waitFor('the refused checkout stored', async () => {
+  const rows = await eventually('the refused checkout stored', async () => {
     const r = await sql<{ result: string; code: string | null }[]>`SELECT result, code FROM checkout_attempts WHERE user_id = 'hung'`
     const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts`)[0]!
     return r.length > 0 && n === 2 ? r : undefined
@@ -54,15 +51,10 @@ t.test('a hung Redis: every path answers 503 within the bound, and nothing is de
 })
 
 t.test('a hung lock node or a hung Postgres: purchase answers 503 within the bound, and a retry buys once', async (t) => {
-  const { url: dbUrl, sql } = await testDatabase(t)
-  const redis = await startRedis(t)
   const lockNode = await startRedis(t)
-  const proxy = await startProxy(t, proxyTarget(dbUrl))
-  const service = await startService(t, {
-    DATABASE_URL: viaProxy(dbUrl, proxy), REDIS_URL: redis.url, REDLOCK_REDIS_URLS: lockNode.url,
-  })
-  const call = httpClient(t, service.base)
-  await createSale(call, { items: 10, stock_per_item: 1, per_user_limit: 5 })
+  const f = await faultSetup(t, { env: { REDLOCK_REDIS_URLS: lockNode.url } })
+  const { db: { sql }, proxy, call } = f
+  await f.createSale({ items: 10, stock_per_item: 1, per_user_limit: 5 })
   const codes: string[] = []
   for (let i = 1; i <= 2; i++) codes.push((await call('POST', `/checkout?user_id=buyer&id=${i}`)).body.code)
 
@@ -79,7 +71,7 @@ t.test('a hung lock node or a hung Postgres: purchase answers 503 within the bou
   t.ok(held.ms < BOUND_MS + 300, `within the bound (${held.ms.toFixed(0)} ms)`)
 
   for (const code of codes) {
-    const retry = await waitFor(`purchase of ${code} again`, async () => {
+    const retry = await eventually(`purchase of ${code} again`, async () => {
       const r = await call('POST', `/purchase?code=${code}`)
       return r.status === 200 ? r : undefined
     }, 10_000)
@@ -89,13 +81,44 @@ t.test('a hung lock node or a hung Postgres: purchase answers 503 within the bou
   t.equal(n, 2, 'once each')
 })
 
+t.test('a purchase its Redis answers after the deadline is settled back at once, not left committing', async (t) => {
+  const lockNode = await startRedis(t)
+  const f = await faultSetup(t, {
+    env: {
+      // The lock on a node of its own, and no per-IP limit (its counters live in the service's
+      // Redis): with Redis hung, the purchase takes its lock and waits in purchase_begin.
+      REDLOCK_REDIS_URLS: lockNode.url,
+      RATE_LIMIT_IP_MAX: '0',
+      // Redis slow, not dead: purchase_begin is answered after the deadline, within its timeout.
+      REDIS_COMMAND_TIMEOUT_MS: '5000',
+    },
+  })
+  const { db: { sql }, redis, call } = f
+  const saleId = await f.createSale({ items: 1, stock_per_item: 1 })
+  const { code } = (await call('POST', '/checkout?user_id=buyer&id=1')).body
+  const { res } = await f.keys(saleId)
+
+  redis.pause()
+  t.teardown(() => redis.resume())
+  const answer = await call('POST', `/purchase?code=${code}`)
+  redis.resume()
+  t.equal(answer.status, 503, 'the buyer is answered 503 at the deadline')
+  t.ok(answer.ms < BOUND_MS + 300, `within the bound (${answer.ms.toFixed(0)} ms)`)
+
+  // What purchase_begin began is settled by what Postgres holds (nothing): reserved again well
+  // before the sweeper would settle it (COMMIT_LEASE_MS, 30 s).
+  await eventually('the reservation reserved again', async () => (await redis.client.hget(res, code))?.startsWith('R|'), 5_000)
+  const { n } = (await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases`)[0]!
+  t.equal(n, 0, 'nothing bought behind the buyer\'s back')
+  const retry = await call('POST', `/purchase?code=${code}`)
+  t.equal(retry.status, 200, 'the buyer\'s retry buys it')
+})
+
 t.test('a buyer who leaves before the answer holds nothing: the reservation made for them is released', async (t) => {
-  const { url: dbUrl, sql } = await testDatabase(t)
-  const redis = await startRedis(t)
-  const service = await startService(t, { DATABASE_URL: dbUrl, REDIS_URL: redis.url })
-  const call = httpClient(t, service.base)
-  const saleId = await createSale(call, { items: 3, stock_per_item: 1, per_user_limit: 5 })
-  const keys = (await keysOfSale(sql, saleId))
+  const f = await faultSetup(t)
+  const { db: { sql }, redis, service } = f
+  const saleId = await f.createSale({ items: 3, stock_per_item: 1, per_user_limit: 5 })
+  const keys = await f.keys(saleId)
 
   // Redis is slow, not dead: the script runs well within the deadline, after the client gave up.
   redis.pause()
@@ -103,9 +126,9 @@ t.test('a buyer who leaves before the answer holds nothing: the reservation made
   await t.rejects(gaveUp, 'the client gives up')
   redis.resume()
 
-  await waitFor('the reservation released', async () => (await reservationStates(redis.client, keys.res)).X === 1, 10_000)
+  await eventually('the reservation released', async () => (await f.states(saleId)).X === 1, 10_000)
   t.equal(await redis.client.hget(keys.stock, '1'), '1', 'the unit is back in stock')
-  const rows = await waitFor('the attempt stored', async () => {
+  const rows = await eventually('the attempt stored', async () => {
     const r = await sql<{ result: string }[]>`SELECT result FROM checkout_attempts WHERE user_id = 'impatient'`
     return r.length > 0 ? r : undefined
   }, 10_000)

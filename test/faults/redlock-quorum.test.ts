@@ -1,19 +1,16 @@
 import t from 'tap'
-import { testDatabase } from '../helpers/services.ts'
-import {
-  createSale, httpClient, proxyTarget, reservationStates, startProxy, startRedis, startService, viaProxy, waitFor, keysOfSale,
-} from '../helpers/fault-processes.ts'
+import { readMetrics } from '../../src/operator-client.ts'
 import { lockResource } from '../../src/sale/keys.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { faultSetup } from '../helpers/fault-setup.ts'
+import { series } from '../helpers/metrics.ts'
+import { startRedis } from '../helpers/redis-server.ts'
 
 t.test('Redlock over 3 nodes: one down, purchases go on; two down, they fail fast', async (t) => {
-  const { url: dbUrl, sql } = await testDatabase(t)
-  const main = await startRedis(t)
   const nodes = [await startRedis(t), await startRedis(t), await startRedis(t)]
-  const service = await startService(t, {
-    DATABASE_URL: dbUrl, REDIS_URL: main.url, REDLOCK_REDIS_URLS: nodes.map((n) => n.url).join(','),
-  })
-  const call = httpClient(t, service.base)
-  await createSale(call, { items: 40, stock_per_item: 1, per_user_limit: 40 })
+  const f = await faultSetup(t, { env: { REDLOCK_REDIS_URLS: nodes.map((n) => n.url).join(',') } })
+  const { db: { sql }, call } = f
+  const saleId = await f.createSale({ items: 40, stock_per_item: 1, per_user_limit: 40 })
   const codes: string[] = []
   for (let i = 1; i <= 40; i++) codes.push((await call('POST', `/checkout?user_id=q&id=${i}`)).body.code)
   const buy = (c: string) => call('POST', `/purchase?code=${c}`)
@@ -31,12 +28,11 @@ t.test('Redlock over 3 nodes: one down, purchases go on; two down, they fail fas
   const slowest = Math.max(...twoDown.map((r) => r.ms))
   t.comment(`slowest refusal without a quorum: ${slowest.toFixed(0)} ms`)
   t.ok(slowest < 2_000, 'fail fast')
-  const states = await reservationStates(main.client, (await keysOfSale(sql, Number(codes[0]!.split('-')[0]))).res)
-  t.equal(states.C, 0, 'a refused purchase leaves no reservation committing')
+  t.equal((await f.states(saleId)).C, 0, 'a refused purchase leaves no reservation committing')
 
   const back = Date.now()
   await nodes[0]!.start()
-  await waitFor('quorum back', async () => (await buy(codes[20]!)).status === 200, 10_000)
+  await eventually('quorum back', async () => (await buy(codes[20]!)).status === 200, 10_000)
   t.comment(`a node back to purchases going on: ${Date.now() - back} ms`)
   const rest = await Promise.all(codes.slice(20).map(buy))
   t.same([...new Set(rest.map((r) => r.status))], [200], 'with the quorum back every refused code is bought')
@@ -46,28 +42,24 @@ t.test('Redlock over 3 nodes: one down, purchases go on; two down, they fail fas
 })
 
 t.test('a lock that expires during a slow commit cannot produce a second purchase', async (t) => {
-  const { url: dbUrl, sql } = await testDatabase(t)
-  const redis = await startRedis(t)
   const lockNode = await startRedis(t)
-  const proxy = await startProxy(t, proxyTarget(dbUrl))
-  const shared = { REDIS_URL: redis.url, REDLOCK_REDIS_URLS: lockNode.url, LOCK_TTL_MS: '500' }
+  const f = await faultSetup(t, { env: { REDLOCK_REDIS_URLS: lockNode.url, LOCK_TTL_MS: '500' } })
+  const { db: { sql }, redis, proxy, service: a, call: callA } = f
   // Instance A reaches Postgres through the proxy the test holds; instance B directly.
-  const a = await startService(t, { ...shared, DATABASE_URL: viaProxy(dbUrl, proxy) })
-  const b = await startService(t, { ...shared, DATABASE_URL: dbUrl })
-  const callA = httpClient(t, a.base)
-  const callB = httpClient(t, b.base)
-  const saleId = await createSale(callA, { items: 1, stock_per_item: 1 })
+  const { call: callB } = await f.startInstance({ DATABASE_URL: f.db.url })
+  const saleId = await f.createSale({ items: 1, stock_per_item: 1 })
+  const keys = await f.keys(saleId)
   const { code } = (await callA('POST', '/checkout?user_id=slow&id=1')).body
   const lockKey = lockResource('fs', saleId, code)
 
   proxy.hold()
   const first = callA('POST', `/purchase?code=${code}`)
-  await waitFor('A committing under its lock', async () =>
-    (await redis.client.hget((await keysOfSale(sql, saleId)).res, code))?.startsWith('C|') && (await lockNode.client.exists(lockKey)) === 1)
+  await eventually('A committing under its lock', async () =>
+    (await redis.client.hget(keys.res, code))?.startsWith('C|') && (await lockNode.client.exists(lockKey)) === 1)
   // A pauses (a long GC, a stalled VM) with its insert sent but unanswered: its lock runs out.
   a.signal('SIGSTOP')
   const pausedAt = Date.now()
-  await waitFor('A\'s lock expired', async () => (await lockNode.client.exists(lockKey)) === 0, 5_000)
+  await eventually('A\'s lock expired', async () => (await lockNode.client.exists(lockKey)) === 0, 5_000)
   t.comment(`A's lock expired ${Date.now() - pausedAt} ms into the pause`)
 
   const second = await callB('POST', `/purchase?code=${code}`)
@@ -83,12 +75,11 @@ t.test('a lock that expires during a slow commit cannot produce a second purchas
   const rows = await sql`SELECT id::text FROM purchases WHERE code = ${code}`
   t.equal(rows.length, 1, 'exactly one purchase row')
   t.equal(rows[0]!.id, second.body.purchase_id)
-  await waitFor('Redis settled', async () => (await redis.client.hget((await keysOfSale(sql, saleId)).res, code))?.startsWith('S|'))
-  t.match(await redis.client.hgetall((await keysOfSale(sql, saleId)).meta), { sold: '1', reserved: '0' }, 'one unit sold, none reserved')
+  await eventually('Redis settled', async () => (await redis.client.hget(keys.res, code))?.startsWith('S|'))
+  t.match(await redis.client.hgetall(keys.meta), { sold: '1', reserved: '0' }, 'one unit sold, none reserved')
   const replay = await callA('POST', `/purchase?code=${code}`)
   t.equal(replay.body.purchase_id, second.body.purchase_id, 'replay on A answers the one purchase')
-  const metrics = (await callA('GET', '/metrics')).body as string
-  const lost = /flashsale_lock_lost_total\{lock_type="purchase"\} (\d+)/.exec(metrics)?.[1]
+  const lost = series(await readMetrics(callA), 'flashsale_lock_lost_total', { lock_type: 'purchase' })
   t.comment(`A counted ${lost} lost purchase lock(s)`)
-  t.ok(Number(lost) >= 1, 'A counts the lock it lost')
+  t.ok(lost !== undefined && lost >= 1, 'A counts the lock it lost')
 })

@@ -3,9 +3,10 @@ import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import type { Test } from 'tap'
 import { loadConfig, type Config } from '../../src/config.ts'
+import { answerBody, createSale, type Send } from '../../src/operator-client.ts'
+import { uniqueName } from '../../src/scratch-servers.ts'
 import { build } from '../../src/server.ts'
-import { createTestDatabase, TEST_REDIS_URL, uniqueName } from './services.ts'
-import { setTimeout as delay } from 'node:timers/promises'
+import { testDatabaseUrl, TEST_REDIS_URL } from './services.ts'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789'
 
@@ -16,21 +17,24 @@ export interface TestApp {
   sql: postgres.Sql
   /** A connection of the test's own to Redis. */
   redis: Redis
+  /** The operator API's client transport, in process. */
+  send: Send
   /** Creates a sale that starts now through the operator API and returns its id. */
   createSale(body: Record<string, unknown>): Promise<number>
 }
 
 /**
- * Builds the app on its own database and key prefix, so test files never share state, and
- * tears everything down when the test ends. Sales come only from the operator API unless
- * the overrides say otherwise; background loops are fast so tests poll briefly.
+ * Builds the app on its own database (unless the overrides name one) and key prefix, so test
+ * files never share state, and tears everything down when the test ends. Sales come only from
+ * the operator API unless the overrides say otherwise; background loops are fast so tests poll
+ * briefly.
  */
 export async function buildTestApp (t: Test, overrides: Partial<Config> = {}): Promise<TestApp> {
-  const db = await createTestDatabase()
+  const databaseUrl = overrides.DATABASE_URL ?? await testDatabaseUrl(t)
   const config = loadConfig({}, {
     REDIS_URL: TEST_REDIS_URL,
     REDLOCK_REDIS_URLS: [TEST_REDIS_URL],
-    DATABASE_URL: db.url,
+    DATABASE_URL: databaseUrl,
     REDIS_KEY_PREFIX: uniqueName('t').replace(/_/g, '-'),
     ADMIN_TOKEN,
     SALE_SCHEDULE: 'off',
@@ -41,41 +45,24 @@ export async function buildTestApp (t: Test, overrides: Partial<Config> = {}): P
   })
   const app = await build(config)
   await app.ready()
-  const sql = postgres(db.url, { max: 2, onnotice: () => {} })
+  const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} })
   const redis = new Redis(TEST_REDIS_URL)
+  // Teardowns run last first: the app closes before its database is dropped.
   t.teardown(async () => {
     await app.close()
     await sql.end()
     const keys = await redis.keys(`${config.REDIS_KEY_PREFIX}:*`)
     if (keys.length) await redis.del(...keys)
     await redis.quit()
-    await db.drop()
   })
-  return {
-    app,
-    config,
-    sql,
-    redis,
-    async createSale (body) {
-      const res = await app.inject({
-        method: 'POST',
-        url: '/admin/sales',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-        payload: body,
-      })
-      if (res.statusCode !== 201) throw new Error(`create sale failed: ${res.statusCode} ${res.body}`)
-      return res.json().sale_id as number
-    },
-  }
+  const send = injectSend(app)
+  return { app, config, sql, redis, send, createSale: (body) => createSale(send, ADMIN_TOKEN, body) }
 }
 
-/** Polls `check` until it returns a truthy value or the deadline passes. */
-export async function eventually<T> (check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await delay(25)
+/** The operator client's transport over `app.inject`: no socket, same answers. */
+export function injectSend (app: FastifyInstance): Send {
+  return async (method, path, options = {}) => {
+    const res = await app.inject({ method, url: path, headers: options.headers, payload: options.body })
+    return { status: res.statusCode, body: answerBody(res.body) }
   }
 }

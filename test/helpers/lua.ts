@@ -2,8 +2,8 @@ import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { saleScripts, type SaleScripts } from '../../src/sale/scripts.ts'
 import { saleKeys, type SaleKeys } from '../../src/sale/keys.ts'
-import { TEST_REDIS_URL, uniqueName } from './services.ts'
-import { eventually } from './app.ts'
+import { uniqueName } from '../../src/scratch-servers.ts'
+import { TEST_REDIS_URL } from './services.ts'
 
 /** Whose state the fixture's sale is (see lua/sale-sync.lua). */
 export const OWNER = '1.tok'
@@ -54,14 +54,6 @@ export async function luaFixture (t: Test): Promise<LuaFixture> {
       return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Number(v)]))
     },
   }
-}
-
-/** Waits until the Redis clock (the one the scripts use) has passed `ms`. */
-export async function untilRedisTime (f: LuaFixture, ms: number): Promise<void> {
-  await eventually(async () => {
-    const [sec, micro] = await f.redis.time()
-    return Number(sec) * 1000 + Number(micro) / 1000 > ms
-  })
 }
 
 export function checkout (f: LuaFixture, item: number, user: string, code: string, limits = { ip: 0, user: 0, windowMs: 1_000 }) {

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { checkout, luaFixture, untilRedisTime } from '../helpers/lua.ts'
+import { checkout, luaFixture } from '../helpers/lua.ts'
+import { untilRedisTime } from '../helpers/redis-clock.ts'
 
 t.test('purchase-begin.lua moves a live reservation to committing', async (t) => {
   const f = await luaFixture(t)
@@ -19,7 +20,7 @@ t.test('purchase-begin.lua expires a late reservation and returns its unit', asy
   const f = await luaFixture(t)
   await f.load({ items: 1, stock: 1, ttlMs: 50 })
   const [, expires] = await checkout(f, 1, 'a', 'late')
-  await untilRedisTime(f, expires)
+  await untilRedisTime(f.redis, expires)
   t.same(await f.scripts.purchaseBegin(f.keys, 'late', 1_000), ['expired', '1', 'a', 1])
   t.equal(await f.redis.hget(f.keys.stock, '1'), '1')
   t.same(await f.scripts.purchaseBegin(f.keys, 'late', 1_000), ['expired', '1', 'a'], 'expired stays expired')
@@ -38,6 +39,6 @@ t.test('purchase-begin.lua asks to settle a committing reservation found after i
   await f.load({ items: 1, stock: 1, ttlMs: 50 })
   const [, expires] = await checkout(f, 1, 'a', 'c')
   t.same(await f.scripts.purchaseBegin(f.keys, 'c', 60_000), ['commit', '1', 'a'])
-  await untilRedisTime(f, expires)
+  await untilRedisTime(f.redis, expires)
   t.same(await f.scripts.purchaseBegin(f.keys, 'c', 60_000), ['settle', '1', 'a'])
 })

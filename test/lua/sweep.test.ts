@@ -1,5 +1,6 @@
 import t from 'tap'
-import { checkout, luaFixture, untilRedisTime } from '../helpers/lua.ts'
+import { checkout, luaFixture } from '../helpers/lua.ts'
+import { untilRedisTime } from '../helpers/redis-clock.ts'
 
 t.test('sweep.lua returns expired units and hands back stuck commits', async (t) => {
   const f = await luaFixture(t)
@@ -12,7 +13,7 @@ t.test('sweep.lua returns expired units and hands back stuck commits', async (t)
   await f.scripts.purchaseSettle(f.keys, 'rc', '42')
 
   t.same(await f.scripts.sweep(f.keys, 100, 100), [0, 0], 'nothing due yet')
-  await untilRedisTime(f, expires)
+  await untilRedisTime(f.redis, expires)
   const [expired, more, ...stuck] = await f.scripts.sweep(f.keys, 100, 60_000)
   t.equal(expired, 1)
   t.equal(more, 0)
@@ -29,7 +30,7 @@ t.test('sweep.lua works in batches', async (t) => {
   await f.load({ items: 5, stock: 1, ttlMs: 1 })
   let last = 0
   for (let i = 1; i <= 5; i++) last = (await checkout(f, i, `u${i}`, `c${i}`))[1]
-  await untilRedisTime(f, last)
+  await untilRedisTime(f.redis, last)
   t.same(await f.scripts.sweep(f.keys, 2, 1_000), [2, 1], 'a full batch says there is more')
   t.same(await f.scripts.sweep(f.keys, 2, 1_000), [2, 1])
   t.same(await f.scripts.sweep(f.keys, 2, 1_000), [1, 0])

@@ -4,9 +4,11 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../../src/paths.ts'
 import { lockResource } from '../../src/sale/keys.ts'
-import { buildTestApp, eventually } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { eventually } from '../helpers/eventually.ts'
 import { skipUnlessInstalled } from '../helpers/optional-tools.ts'
-import { startPrometheus, type Prometheus, type QueryResult } from '../helpers/prometheus.ts'
+import { startPrometheus, type Prometheus, type QueryResult } from '../helpers/prometheus-server.ts'
+import { untilRedisTime } from '../helpers/redis-clock.ts'
 
 /** The metric names the contract promises (histograms as their _count series). */
 const CONTRACT_METRICS = [
@@ -77,7 +79,7 @@ t.test('a real Prometheus scraping the service evaluates every dashboard query a
 
   const prom = await startPrometheus(`127.0.0.1:${port}`)
   t.teardown(() => prom.stop())
-  await eventually(async () => hasData(await prom.query('up{job="flashsale"} == 1')), 20_000)
+  await eventually('Prometheus scraping the service', async () => hasData(await prom.query('up{job="flashsale"} == 1')), 20_000)
 
   const post = (path: string) => fetch(`${base}${path}`, { method: 'POST' })
     .then(async (r) => ({ status: r.status, body: (await r.json()) as { code: string; expires_at: string } }))
@@ -100,7 +102,7 @@ t.test('a real Prometheus scraping the service evaluates every dashboard query a
   t.same([...calm].sort(), [200, 409], 'a healthy sale answers 200, and 409 sold_out to late buyers')
   // Prometheus has it all once a scrape after the traffic is in.
   const calmDone = Date.now() / 1000
-  await eventually(async () => {
+  await eventually('a scrape after the calm traffic', async () => {
     const r = await prom.query('timestamp(flashsale_purchase_attempts_total{result="success"})')
     return Number(r.data?.result[0]?.value[1] ?? 0) > calmDone
   }, 15_000)
@@ -142,10 +144,10 @@ t.test('a real Prometheus scraping the service evaluates every dashboard query a
   const lost = lockResource(config.REDIS_KEY_PREFIX, saleId, `${saleId}-${'f'.repeat(32)}`)
   await app.locks.withLock('purchase', lost, async (signal) => {
     await redis.del(lost)
-    await eventually(async () => signal.aborted)
+    await eventually('the lost lock\'s abort signal', async () => signal.aborted)
   })
   for (const e of expiring) {
-    await eventually(async () => Date.now() > e.expiresAt + 50)
+    await untilRedisTime(redis, e.expiresAt)
     count((await post(`/purchase?code=${e.code}`)).status)
   }
   t.same([...seen.keys()].sort(), [200, 400, 404, 409, 410, 429], 'traffic produced every kind of answer')
@@ -159,10 +161,10 @@ t.test('a real Prometheus scraping the service evaluates every dashboard query a
     'flashsale_reservations_expired_total > 0',
     'flashsale_lock_lost_total > 0',
   ]) {
-    await eventually(async () => hasData(await prom.query(expr)), 15_000)
+    await eventually(expr, async () => hasData(await prom.query(expr)), 15_000)
   }
   type Rules = { data: { groups: { rules: { name: string; query: string; type: string; health: string; lastError?: string; lastEvaluation: string }[] }[] } }
-  const rules = await eventually(async () => {
+  const rules = await eventually('every rule evaluated after the traffic', async () => {
     const r = await prom.api<Rules>('/api/v1/rules')
     const all = r.data.groups.flatMap((g) => g.rules)
     return all.every((x) => Date.parse(x.lastEvaluation) / 1000 > trafficDone + 1) ? all : undefined

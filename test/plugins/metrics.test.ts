@@ -1,34 +1,13 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { buildTestApp, eventually } from '../helpers/app.ts'
+import { metricTypes, parseMetrics, readMetrics } from '../../src/operator-client.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { series, total } from '../helpers/metrics.ts'
 import { CHECKOUT_RESULTS, PURCHASE_RESULTS, QUERIES, REDIS_COMMANDS, SETTLE_OUTCOMES } from '../../src/sale/meters.ts'
 import { LOCK_RESULTS, LOCK_TYPES } from '../../src/sale/locks.ts'
 import { SHED_REASONS } from '../../src/plugins/external/load-shedding.ts'
 import { lockResource } from '../../src/sale/keys.ts'
-
-interface Sample {
-  name: string
-  labels: Record<string, string>
-  value: number
-}
-
-/** Parses Prometheus text exposition into samples (comments skipped). */
-function parse (text: string): Sample[] {
-  const out: Sample[] = []
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!m) throw new Error(`unparsable exposition line: ${line}`)
-    const labels: Record<string, string> = {}
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!
-    out.push({ name: m[1]!, labels, value: Number(m[3]) })
-  }
-  return out
-}
-
-async function scrape (app: FastifyInstance): Promise<Sample[]> {
-  return parse(await exposition(app))
-}
 
 async function exposition (app: FastifyInstance): Promise<string> {
   const res = await app.inject('/metrics')
@@ -36,23 +15,15 @@ async function exposition (app: FastifyInstance): Promise<string> {
   return res.body
 }
 
-/** The series name that shows a metric declared by `# TYPE`: histograms and summaries by their _count. */
+/** The series name that shows each declared metric: histograms and summaries by their _count. */
 function declared (text: string): string[] {
-  return [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)]
-    .map(([, name, type]) => (type === 'histogram' || type === 'summary' ? `${name}_count` : name!))
+  return [...metricTypes(text)].map(([name, type]) => (type === 'histogram' || type === 'summary' ? `${name}_count` : name))
 }
 
 /** Every combination of the given label values. */
 function combinations (labels: Record<string, readonly string[]>): Record<string, string>[] {
   return Object.entries(labels).reduce<Record<string, string>[]>(
     (acc, [name, values]) => acc.flatMap((l) => values.map((v) => ({ ...l, [name]: v }))), [{}])
-}
-
-/** Sum of the samples of `name` whose labels include `match`. */
-function total (samples: Sample[], name: string, match: Record<string, string> = {}): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v))
-    .reduce((n, s) => n + s.value, 0)
 }
 
 /** Every metric the contract names; histograms by their _count series. */
@@ -96,9 +67,8 @@ const ALLOWED: Record<string, Set<string>> = {
 t.test('on the first scrape, before any traffic, every metric and every known label value has a series', async (t) => {
   const { app } = await buildTestApp(t)
   const text = await exposition(app)
-  const first = parse(text)
-  const has = (name: string, labels: Record<string, string>) =>
-    first.some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+  const first = parseMetrics(text)
+  const has = (name: string, labels: Record<string, string>) => series(first, name, labels) !== undefined
 
   // The route histogram is the exception: its first observation is this scrape's own answer.
   const names = new Set(first.map((s) => s.name))
@@ -113,17 +83,17 @@ t.test('on the first scrape, before any traffic, every metric and every known la
   // Background work (sweeps, the attempt log) may already have timed commands; no counter has moved.
   const moved = first.filter((s) => s.name.endsWith('_total') && KNOWN_LABELS.some(([n]) => n === s.name) && s.value !== 0)
   t.same(moved.map((s) => `${s.name}${JSON.stringify(s.labels)}`), [], 'the counters start at 0')
-  t.ok(parse(await exposition(app)).some((s) => s.name === 'http_request_duration_seconds_count'),
+  t.ok(parseMetrics(await exposition(app)).some((s) => s.name === 'http_request_duration_seconds_count'),
     'http_request_duration_seconds is exposed from the second scrape on')
 })
 
 t.test('every contract metric is exposed, moves with traffic, and no label carries an id', async (t) => {
-  const { app, createSale } = await buildTestApp(t, { LOCK_RETRY_COUNT: 0 })
+  const { app, send, createSale } = await buildTestApp(t, { LOCK_RETRY_COUNT: 0 })
   const post = (url: string) => app.inject({ method: 'POST', url })
 
   t.equal((await post('/checkout?user_id=early&id=1')).json().error, 'sale_not_active')
   const saleId = await createSale({ items: 40, stock_per_item: 1, per_user_limit: 2, reservation_ttl_seconds: 1 })
-  const before = await scrape(app)
+  const before = await readMetrics(send)
 
   // Checkouts: success, sold_out, user_limit, item_not_found, invalid.
   const codes: string[] = []
@@ -143,12 +113,12 @@ t.test('every contract metric is exposed, moves with traffic, and no label carri
     t.equal((await post(`/purchase?code=${codes[1]}`)).statusCode, 409, 'purchase_in_progress while the lock is held')
   })
   // An expired reservation: once the sweeper has returned its unit, the purchase answers 410.
-  await eventually(async () => (await app.inject('/sale')).json().units_reserved === 0, 15_000)
+  await eventually('every unbought reservation expired', async () => (await app.inject('/sale')).json().units_reserved === 0, 15_000)
   t.equal((await post(`/purchase?code=${codes[19]}`)).statusCode, 410)
   // A URL no route matches must not become a series.
   t.equal((await app.inject('/no/such/route/12345?user_id=leak')).statusCode, 404)
 
-  const after = await scrape(app)
+  const after = await readMetrics(send)
   const names = new Set(after.map((s) => s.name))
   for (const name of CONTRACT_SERIES) t.ok(names.has(name), `${name} is exposed`)
 
@@ -195,7 +165,7 @@ t.test('every contract metric is exposed, moves with traffic, and no label carri
 })
 
 t.test('the series count stays bounded: new buyers, items and codes add no series', async (t) => {
-  const { app, createSale } = await buildTestApp(t)
+  const { app, send, createSale } = await buildTestApp(t)
   await createSale({ items: 200, stock_per_item: 1, per_user_limit: 1 })
   const round = async (from: number) => {
     for (let i = from; i < from + 50; i++) {
@@ -204,7 +174,7 @@ t.test('the series count stays bounded: new buyers, items and codes add no serie
       await app.inject({ method: 'POST', url: `/checkout?user_id=u${i}&id=${i + 2}` })
     }
     // Metrics that depend only on time (GC, event loop) are left out of the count.
-    return (await scrape(app)).filter((s) => s.name.startsWith('flashsale_') || s.name.startsWith('http_')).length
+    return (await readMetrics(send)).filter((s) => s.name.startsWith('flashsale_') || s.name.startsWith('http_')).length
   }
   // The first round also brings the series that scrapes and background work create.
   await round(0)

@@ -6,8 +6,10 @@ import app from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { ERRORS, type ErrorCode } from '../../src/errors.ts'
 import { serverOptions } from '../../src/server.ts'
-import { ADMIN_TOKEN, buildTestApp, eventually } from '../helpers/app.ts'
-import { createTestDatabase, TEST_REDIS_URL, uniqueName } from '../helpers/services.ts'
+import { ADMIN_TOKEN, buildTestApp } from '../helpers/app.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { testDatabaseUrl, TEST_REDIS_URL } from '../helpers/services.ts'
+import { uniqueName } from '../../src/scratch-servers.ts'
 
 /**
  * The codes each operation answers, from the contract. A new operation needs its line here;
@@ -59,11 +61,11 @@ interface Document {
 
 /** The app as the server builds it, with every route it registers (`routes` mirrors `src/`). */
 async function appWithRoutes (t: Test) {
-  const db = await createTestDatabase()
+  const dbUrl = await testDatabaseUrl(t)
   const config = loadConfig({}, {
     REDIS_URL: TEST_REDIS_URL,
     REDLOCK_REDIS_URLS: [TEST_REDIS_URL],
-    DATABASE_URL: db.url,
+    DATABASE_URL: dbUrl,
     REDIS_KEY_PREFIX: uniqueName('t').replace(/_/g, '-'),
     ADMIN_TOKEN,
     SALE_SCHEDULE: 'off',
@@ -81,7 +83,6 @@ async function appWithRoutes (t: Test) {
     const keys = await redis.keys(`${config.REDIS_KEY_PREFIX}:*`)
     if (keys.length) await redis.del(...keys)
     await redis.quit()
-    await db.drop()
   })
   await fastify.register(app, { config })
   await fastify.ready()
@@ -212,7 +213,7 @@ t.test('the docs are neither rate limited nor shed', async (t) => {
 
   // A heap limit of one byte puts the process under pressure from the first sample on.
   const shedding = await buildTestApp(t, { LOAD_SHED_HEAP_USED_BYTES: 1 })
-  await eventually(async () => (await shedding.app.inject('/sale')).statusCode === 503)
+  await eventually('/sale shed', async () => (await shedding.app.inject('/sale')).statusCode === 503)
   t.equal((await shedding.app.inject('/docs')).statusCode, 200, 'the UI answers under pressure')
   t.equal((await shedding.app.inject('/docs/json')).statusCode, 200, 'the document too')
 })

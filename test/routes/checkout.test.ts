@@ -1,6 +1,7 @@
 import t from 'tap'
 import { connect, type AddressInfo } from 'node:net'
-import { buildTestApp, eventually } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 t.test('checkout reserves a unit and answers every failure with its code', async (t) => {
   const { app, createSale, sql } = await buildTestApp(t)
@@ -35,7 +36,7 @@ t.test('checkout reserves a unit and answers every failure with its code', async
   }
 
   await app.sale.tick()
-  const rows = await eventually(async () => {
+  const rows = await eventually('the nine attempts in Postgres', async () => {
     const r = await sql`SELECT result, count(*)::int AS n FROM checkout_attempts GROUP BY result ORDER BY result`
     return r.reduce((n, x) => n + x.n, 0) === 9 ? r : undefined
   })

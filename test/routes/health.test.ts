@@ -1,16 +1,13 @@
 import t from 'tap'
-import { buildTestApp, eventually } from '../helpers/app.ts'
-import { startRedis } from '../helpers/fault-processes.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { eventually } from '../helpers/eventually.ts'
+import { series } from '../helpers/metrics.ts'
+import { startRedis } from '../helpers/redis-server.ts'
+import { readMetrics } from '../../src/operator-client.ts'
 
 interface HealthBody {
   status: string
   dependencies: Record<'redis' | 'postgres', { status: string; latency_ms: number }>
-}
-
-/** The value of one sample in Prometheus text, or undefined when the series is absent. */
-function sample (text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
-  return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }
 
 t.test('/health reports exactly the contract fields, with real numbers', async (t) => {
@@ -44,10 +41,10 @@ t.test('event-loop lag shows in the rolling window after the loop is blocked', a
   const { app } = await buildTestApp(t)
   const lagNow = async () => (await app.inject('/health')).json().event_loop
   // The monitor measures from its first tick on: wait for samples, then block the loop 150 ms.
-  await eventually(async () => (await lagNow()).lag_p50_ms > 0)
+  await eventually('event-loop lag samples', async () => (await lagNow()).lag_p50_ms > 0)
   const until = Date.now() + 150
   while (Date.now() < until);
-  const lag = await eventually(async () => {
+  const lag = await eventually('the blocked loop in the lag window', async () => {
     const loop = await lagNow()
     return loop.lag_max_ms >= 100 ? loop : undefined
   })
@@ -56,9 +53,8 @@ t.test('event-loop lag shows in the rolling window after the loop is blocked', a
 })
 
 t.test('dependency pings are cached: a burst of health checks pings once', async (t) => {
-  const { app } = await buildTestApp(t)
-  const pings = async () =>
-    sample((await app.inject('/metrics')).body, 'flashsale_redis_command_duration_seconds_count{command="ping"}') ?? 0
+  const { app, send } = await buildTestApp(t)
+  const pings = async () => series(await readMetrics(send), 'flashsale_redis_command_duration_seconds_count', { command: 'ping' }) ?? 0
   await app.inject('/health')
   const before = await pings()
   const burst = await Promise.all(Array.from({ length: 20 }, () => app.inject('/health')))
@@ -66,7 +62,7 @@ t.test('dependency pings are cached: a burst of health checks pings once', async
   const after = await pings()
   t.ok(after - before <= 2, `20 health checks cost ${after - before} Redis pings`)
   // Once the cached answer is stale, the next check pings again.
-  await eventually(async () => (await app.inject('/health')).statusCode === 200 && (await pings()) > after)
+  await eventually('a Redis ping past the cached answer', async () => (await app.inject('/health')).statusCode === 200 && (await pings()) > after)
 })
 
 t.test('shutting down: ready and health answer 503, live stays 200', async (t) => {
@@ -84,11 +80,11 @@ t.test('shutting down: ready and health answer 503, live stays 200', async (t) =
 
 t.test('a Redis that goes away: 503 with redis down, and back to 200 when it returns', async (t) => {
   const node = await startRedis(t)
-  const { app } = await buildTestApp(t, { REDIS_URL: node.url, REDLOCK_REDIS_URLS: [node.url] })
+  const { app, send } = await buildTestApp(t, { REDIS_URL: node.url, REDLOCK_REDIS_URLS: [node.url] })
   t.equal((await app.inject('/health')).statusCode, 200)
 
   await node.kill()
-  const down = await eventually(async () => {
+  const down = await eventually('/health 503', async () => {
     const res = await app.inject('/health')
     return res.statusCode === 503 ? (res.json() as HealthBody) : undefined
   })
@@ -98,12 +94,12 @@ t.test('a Redis that goes away: 503 with redis down, and back to 200 when it ret
   const ready = await app.inject('/health/ready')
   t.equal(ready.statusCode, 503)
   t.same(ready.json().reasons, ['redis_down'])
-  const metrics = (await app.inject('/metrics')).body
-  t.equal(sample(metrics, 'flashsale_dependency_up{dependency="redis"}'), 0)
-  t.equal(sample(metrics, 'flashsale_dependency_up{dependency="postgres"}'), 1)
+  const metrics = await readMetrics(send)
+  t.equal(series(metrics, 'flashsale_dependency_up', { dependency: 'redis' }), 0)
+  t.equal(series(metrics, 'flashsale_dependency_up', { dependency: 'postgres' }), 1)
 
   await node.start()
-  const back = await eventually(async () => {
+  const back = await eventually('/health 200', async () => {
     const res = await app.inject('/health')
     return res.statusCode === 200 ? (res.json() as HealthBody) : undefined
   }, 15_000)
@@ -112,8 +108,8 @@ t.test('a Redis that goes away: 503 with redis down, and back to 200 when it ret
 
 t.test('load shedding: 503 unavailable with Retry-After, counted; health and metrics still answer', async (t) => {
   // A heap limit of one byte puts the process under pressure from the first sample on.
-  const { app } = await buildTestApp(t, { LOAD_SHED_HEAP_USED_BYTES: 1 })
-  const shed = await eventually(async () => {
+  const { app, send } = await buildTestApp(t, { LOAD_SHED_HEAP_USED_BYTES: 1 })
+  const shed = await eventually('a shed checkout', async () => {
     const res = await app.inject({ method: 'POST', url: '/checkout?user_id=u1&id=1' })
     return res.statusCode === 503 ? res : undefined
   })
@@ -121,8 +117,8 @@ t.test('load shedding: 503 unavailable with Retry-After, counted; health and met
   t.equal(shed.headers['retry-after'], '1')
   t.equal((await app.inject('/health/live')).statusCode, 200)
   t.equal((await app.inject('/health')).statusCode, 200)
-  const metrics = await app.inject('/metrics')
-  t.equal(metrics.statusCode, 200)
-  t.ok((sample(metrics.body, 'flashsale_load_shed_total{reason="heap_used"}') ?? 0) >= 1, 'shed requests are counted')
-  t.equal(sample(metrics.body, 'flashsale_load_shed_total{reason="event_loop_delay"}'), 0)
+  // readMetrics fails unless /metrics answers 200.
+  const metrics = await readMetrics(send)
+  t.ok((series(metrics, 'flashsale_load_shed_total', { reason: 'heap_used' }) ?? 0) >= 1, 'shed requests are counted')
+  t.equal(series(metrics, 'flashsale_load_shed_total', { reason: 'event_loop_delay' }), 0)
 })

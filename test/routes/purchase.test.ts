@@ -1,5 +1,6 @@
 import t from 'tap'
-import { buildTestApp, eventually } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 t.test('purchase commits a reservation once and answers replays with the same purchase', async (t) => {
   const { app, createSale, sql } = await buildTestApp(t)
@@ -38,7 +39,7 @@ t.test('purchase answers unknown, malformed and expired codes', async (t) => {
 
   const { code } = (await app.inject({ method: 'POST', url: '/checkout?user_id=bob&id=1' })).json()
   // The sweeper returns the unit once the reservation expires; poll until it has.
-  await eventually(async () => (await app.inject({ method: 'GET', url: '/sale' })).json().units_available === 1)
+  await eventually('the expired unit back in stock', async () => (await app.inject({ method: 'GET', url: '/sale' })).json().units_available === 1)
   const late = await app.inject({ method: 'POST', url: `/purchase?code=${code}` })
   t.equal(late.statusCode, 410)
   t.equal(late.json().error, 'code_expired')

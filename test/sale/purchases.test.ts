@@ -1,5 +1,6 @@
 import t from 'tap'
-import { buildTestApp, eventually } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { eventually } from '../helpers/eventually.ts'
 import { saleScripts } from '../../src/sale/scripts.ts'
 
 async function reserve (app: Awaited<ReturnType<typeof buildTestApp>>['app'], user: string, item: number) {
@@ -20,7 +21,7 @@ t.test('a reservation left committing by a crash is settled against Postgres', a
   const unsold = await reserve(app, 'b', 2)
   await saleScripts(redis).purchaseBegin(keys, unsold.code, 1_000)
 
-  await eventually(async () => {
+  await eventually('the stuck purchase settled and the other reservation kept', async () => {
     const [a, b] = await redis.hmget(keys.res, sold.code, unsold.code)
     return a?.startsWith('S|') && b?.startsWith('R|')
   })
@@ -41,7 +42,7 @@ t.test('a committing reservation past its expiry with no row returns its unit', 
   const keys = app.sale.catalog.get(saleId)!.shards[0]!
   const r = await reserve(app, 'c', 1)
   await saleScripts(redis).purchaseBegin(keys, r.code, 1_000)
-  await eventually(async () => (await redis.hget(keys.res, r.code))?.startsWith('X|'))
+  await eventually('the reservation expired', async () => (await redis.hget(keys.res, r.code))?.startsWith('X|'))
   t.match((await app.inject({ method: 'GET', url: '/sale' })).json(), { units_sold: 0, units_reserved: 0, units_available: 1 })
   const late = await app.inject({ method: 'POST', url: `/purchase?code=${r.code}` })
   t.equal(late.statusCode, 410)

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { buildTestApp, eventually } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 // Every guarantee holds exactly with one shard and with a sale spread over three.
 for (const shards of [1, 3]) {
@@ -56,7 +57,7 @@ for (const shards of [1, 3]) {
     await app.inject({ method: 'POST', url: '/checkout?user_id=u&id=2' })
     t.equal((await app.inject({ method: 'POST', url: '/checkout?user_id=u&id=3' })).statusCode, 429, 'bought + reserved = limit')
 
-    await eventually(async () => (await app.inject({ method: 'GET', url: '/sale' })).json().units_reserved === 0)
+    await eventually('no unit reserved', async () => (await app.inject({ method: 'GET', url: '/sale' })).json().units_reserved === 0)
     const sale = (await app.inject({ method: 'GET', url: '/sale' })).json()
     t.match(sale, { units_sold: 1, units_reserved: 0, units_available: 2 })
     const again = await app.inject({ method: 'POST', url: '/checkout?user_id=u&id=2' })

@@ -1,6 +1,7 @@
 import t from 'tap'
 import calculateSlot from 'cluster-key-slot'
-import { buildTestApp, eventually } from '../helpers/app.ts'
+import { buildTestApp } from '../helpers/app.ts'
+import { eventually } from '../helpers/eventually.ts'
 import { homeShard, saleShardKeys, shardOfCode } from '../../src/sale/keys.ts'
 import { saleScripts } from '../../src/sale/scripts.ts'
 import type { FastifyInstance } from 'fastify'
@@ -82,7 +83,7 @@ t.test('a lost shard is rebuilt from Postgres and what the other shards hold', a
   const reservedThere = await redis.hvals(shards[lost]!.res).then((v) => v.filter((s) => s.startsWith('R|')).length)
   await redis.del(shards[lost]!.meta, shards[lost]!.stock, shards[lost]!.users, shards[lost]!.res, shards[lost]!.due)
   // Rebuilt once missing for longer than a checkout can take, then every unit is accounted for.
-  const sale = await eventually(async () => {
+  const sale = await eventually('the lost shard rebuilt', async () => {
     await app.sale.tick()
     if ((await redis.exists(shards[lost]!.meta)) === 0) return undefined
     return (await app.inject('/sale')).json() as Record<string, number>

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { freePort } from './services.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT } from '../../src/paths.ts'
-import { setTimeout as delay } from 'node:timers/promises'
+import { eventually } from './eventually.ts'
+import { freePort } from './free-port.ts'
 
 export interface QueryResult {
   status: 'success' | 'error'
@@ -49,22 +49,22 @@ export async function startPrometheus (target: string): Promise<Prometheus> {
   const url = `http://127.0.0.1:${port}`
 
   const stop = async () => {
-    if (failed) return
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-    await exited
+    if (!failed) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      await exited
+    }
     await rm(dir, { recursive: true, force: true })
   }
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    if (failed) throw failed
-    if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`)
-    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false)
-    if (ok) break
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error(`prometheus not ready in time: ${stderr}`)
-    }
-    await delay(100)
+  try {
+    await eventually('prometheus ready', async () => {
+      if (failed) throw failed
+      if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}`)
+      // Refused until it listens: not yet, rather than a failure.
+      return fetch(`${url}/-/ready`).then((r) => r.ok, () => false)
+    }, 20_000)
+  } catch (err) {
+    await stop()
+    throw new Error(`${(err as Error).message}: ${stderr}`)
   }
   const api = async <T>(path: string): Promise<T> => (await fetch(`${url}${path}`)).json() as Promise<T>
   return {
