@@ -59,7 +59,7 @@ const DEPENDENCY_CODES = new Set([
   '57014', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006',
 ])
 const DEPENDENCY_MESSAGE =
-  /Connection is closed|enableOfflineQueue|Command timed out|max retries per request|^(LOADING|BUSY|CLUSTERDOWN|READONLY|MASTERDOWN|TRYAGAIN)\b/i
+  /Connection is closed|enableOfflineQueue|Command timed out|max retries per request|slots cache|^(LOADING|BUSY|CLUSTERDOWN|READONLY|MASTERDOWN|TRYAGAIN|MOVED|ASK)\b/i
 
 /** True when an error means Redis or Postgres could not serve, not that the code is wrong. */
 export function isDependencyError (err: unknown): boolean {

@@ -175,15 +175,16 @@ export class AttemptLog {
         fieldsOf.set(id, fields)
       }
     }
+    const ids = entries.map(([id]) => id)
     try {
       await this.store(rows, source, (row) => ({ stream_id: row.stream_id, fields: fieldsOf.get(row.stream_id!) }))
+      // Acknowledge and delete in one step: the stream only holds what is not yet in Postgres.
+      await meters.redis('xack', () => redis.multi().xack(key, ATTEMPT_GROUP, ...ids).xdel(key, ...ids).exec())
     } catch (err) {
+      // Stored or not, these entries are still this consumer's: the next read takes them again.
       this.retry.add(key)
       throw err
     }
-    const ids = entries.map(([id]) => id)
-    // Acknowledge and delete in one step: the stream only holds what is not yet in Postgres.
-    await meters.redis('xack', () => redis.multi().xack(key, ATTEMPT_GROUP, ...ids).xdel(key, ...ids).exec())
     if (config.ATTEMPT_BATCH_SIZE > entries.length) this.retry.delete(key)
     return entries.length
   }

@@ -39,6 +39,8 @@ export interface Sale {
 const HOUR = 3_600_000
 /** How long a sale's Redis state and its place in the catalog outlive the sale. */
 export const RETENTION_MS = 24 * HOUR
+/** With no current sale, how often a checkout may read the catalog again. */
+const CATCH_UP_MS = 250
 /** Beyond the request deadline, how long a lost shard waits for transfers in flight to land. */
 const LOST_SHARD_GRACE_MS = 1_000
 /** Past its end by this much, a sale gets no new attempts and needs no sync. */
@@ -56,6 +58,8 @@ export class SaleCatalog {
   private readonly slotsChecked = new Map<number, number>()
 
   private readonly ctx: SaleContext
+  private reloadedAt = 0
+  private catchingUp: Promise<void> | undefined
   /** Sales with a shard found missing, and since when (see ensureLoaded). */
   private readonly missingSince = new Map<string, number>()
   /** Sales upserted while a refresh's query runs, one map per refresh in flight. */
@@ -140,8 +144,28 @@ export class SaleCatalog {
 
   /** Re-reads the catalog, schedules hourly sales when asked to, and keeps Redis in sync. */
   async refresh (): Promise<void> {
-    const { meters, sql, config } = this.ctx
-    if (config.SALE_SCHEDULE === 'hourly') await this.scheduleHourly()
+    if (this.ctx.config.SALE_SCHEDULE === 'hourly') await this.scheduleHourly()
+    await this.reload()
+    await this.syncAll()
+  }
+
+  /**
+   * The current sale, or, when there is none, the one another instance may have just created:
+   * the catalog is read again (at most every CATCH_UP_MS, one read shared by every caller), so a
+   * sale that starts now on one instance is not refused as not active by another for a second.
+   */
+  async currentOrCaughtUp (): Promise<Sale | undefined> {
+    const now = Date.now()
+    if (this.current(now) || now - this.reloadedAt < CATCH_UP_MS) return this.current(now)
+    this.catchingUp ??= this.reload().catch(() => {}).finally(() => { this.catchingUp = undefined })
+    await this.catchingUp
+    return this.current()
+  }
+
+  /** Reads the catalog's sales from Postgres. */
+  private async reload (): Promise<void> {
+    const { meters, sql } = this.ctx
+    this.reloadedAt = Date.now()
     // A sale created or changed here while the query runs may be missing from its snapshot: what
     // upsert() records meanwhile is laid over the rows, so a sale answered 201 is never forgotten.
     const meanwhile = new Map<string, SaleRow>()
@@ -155,7 +179,6 @@ export class SaleCatalog {
     } finally {
       this.upserts.delete(meanwhile)
     }
-    await this.syncAll()
   }
 
   /**

@@ -41,7 +41,7 @@ export class Reservations {
    */
   async checkout (itemId: number, userId: string, ip: string, waiting: () => boolean): Promise<CheckoutOutcome> {
     const { scripts, meters } = this.ctx
-    const sale = this.catalog.current()
+    const sale = this.catalog.current() ?? await this.catalog.currentOrCaughtUp()
     if (sale === undefined) {
       this.attempts.record(null, userId, itemId, 'sale_not_active')
       meters.checkout.sale_not_active.inc()

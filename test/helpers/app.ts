@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify'
-import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import type { Test } from 'tap'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { answerBody, createSale, type Send } from '../../src/operator-client.ts'
 import { uniqueName } from '../../src/scratch-servers.ts'
 import { build } from '../../src/server.ts'
-import { testDatabaseUrl, TEST_REDIS_URL } from './services.ts'
+import { testDatabaseUrl } from './services.ts'
+import { dropKeys, testRedisClient, testRedisConfig } from './test-redis.ts'
+import type { RedisClient } from '../../src/sale/context.ts'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789'
 
@@ -15,8 +16,8 @@ export interface TestApp {
   config: Config
   /** A connection of the test's own to the database the app uses. */
   sql: postgres.Sql
-  /** A connection of the test's own to Redis. */
-  redis: Redis
+  /** A client of the test's own to the app's Redis (a server, or a cluster). */
+  redis: RedisClient
   /** The operator API's client transport, in process. */
   send: Send
   /** Creates a sale that starts now through the operator API and returns its id. */
@@ -32,8 +33,8 @@ export interface TestApp {
 export async function buildTestApp (t: Test, overrides: Partial<Config> = {}): Promise<TestApp> {
   const databaseUrl = overrides.DATABASE_URL ?? await testDatabaseUrl(t)
   const config = loadConfig({}, {
-    REDIS_URL: TEST_REDIS_URL,
-    REDLOCK_REDIS_URLS: [TEST_REDIS_URL],
+    // A test that names a Redis of its own gets it, cluster or not.
+    ...(overrides.REDIS_URL ? {} : testRedisConfig()),
     DATABASE_URL: databaseUrl,
     REDIS_KEY_PREFIX: uniqueName('t').replace(/_/g, '-'),
     ADMIN_TOKEN,
@@ -46,13 +47,12 @@ export async function buildTestApp (t: Test, overrides: Partial<Config> = {}): P
   const app = await build(config)
   await app.ready()
   const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} })
-  const redis = new Redis(TEST_REDIS_URL)
+  const redis = testRedisClient()
   // Teardowns run last first: the app closes before its database is dropped.
   t.teardown(async () => {
     await app.close()
     await sql.end()
-    const keys = await redis.keys(`${config.REDIS_KEY_PREFIX}:*`)
-    if (keys.length) await redis.del(...keys)
+    await dropKeys(redis, config.REDIS_KEY_PREFIX)
     await redis.quit()
   })
   const send = injectSend(app)

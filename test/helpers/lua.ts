@@ -1,15 +1,15 @@
-import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { saleScripts, type SaleScripts } from '../../src/sale/scripts.ts'
 import { saleKeys, type SaleKeys } from '../../src/sale/keys.ts'
 import { uniqueName } from '../../src/scratch-servers.ts'
-import { TEST_REDIS_URL } from './services.ts'
+import { dropKeys, testRedisClient } from './test-redis.ts'
+import type { RedisClient } from '../../src/sale/context.ts'
 
 /** Whose state the fixture's sale is (see lua/sale-sync.lua). */
 export const OWNER = '1.tok'
 
 export interface LuaFixture {
-  redis: Redis
+  redis: RedisClient
   scripts: SaleScripts
   keys: SaleKeys
   /** Loads a sale into Redis directly (no Postgres): window relative to now, in ms. */
@@ -22,12 +22,11 @@ export interface LuaFixture {
 /** The Lua scripts against real Redis under a key prefix of the test's own. */
 export async function luaFixture (t: Test): Promise<LuaFixture> {
   const prefix = uniqueName('lua').replace(/_/g, '-')
-  const redis = new Redis(TEST_REDIS_URL)
+  const redis = testRedisClient()
   const scripts = saleScripts(redis)
   const keys = saleKeys(prefix, 1, 'tok')
   t.teardown(async () => {
-    const all = await redis.keys(`${prefix}:*`)
-    if (all.length) await redis.del(...all)
+    await dropKeys(redis, prefix)
     await redis.quit()
   })
   return {

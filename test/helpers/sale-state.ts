@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis'
 import type postgres from 'postgres'
 import { saleKeys, type SaleKeys } from '../../src/sale/keys.ts'
+import type { RedisClient } from '../../src/sale/context.ts'
 
 /** How many reservations of a sale are in each state: R reserved, C committing, S sold, X expired. */
 export interface ReservationStates {
@@ -11,7 +11,7 @@ export interface ReservationStates {
 }
 
 /** Counts the reservation states of a sale in Redis (its `res` hash). */
-export async function reservationStates (redis: Redis, resKey: string): Promise<ReservationStates> {
+export async function reservationStates (redis: RedisClient, resKey: string): Promise<ReservationStates> {
   const all = await redis.hvals(resKey)
   const count = (s: string) => all.filter((v) => v.startsWith(`${s}|`)).length
   return { R: count('R'), C: count('C'), S: count('S'), X: count('X') }

@@ -1,9 +1,9 @@
 import t from 'tap'
 import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
-import type { Redis } from 'ioredis'
 import { buildTestApp } from '../helpers/app.ts'
 import { shardOfCode } from '../../src/sale/keys.ts'
+import type { RedisClient } from '../../src/sale/context.ts'
 
 const ITEMS = 3
 const STOCK = 2
@@ -21,7 +21,7 @@ interface Model {
 }
 interface Real {
   app: FastifyInstance
-  redis: Redis
+  redis: RedisClient
   prefix: string
 }
 

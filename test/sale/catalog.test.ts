@@ -2,6 +2,7 @@ import t from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
 import { SaleCatalog } from '../../src/sale/catalog.ts'
 import { saleScripts } from '../../src/sale/scripts.ts'
+import { eventually } from '../helpers/eventually.ts'
 
 const HOUR = 3_600_000
 
@@ -125,4 +126,21 @@ t.test('a sale created while the catalog refreshes is the current sale at once',
   release()
   await refreshing
   t.equal(catalog.current()?.id, sale!.id, 'the refresh that began before it does not forget it')
+})
+
+t.test('a sale created on one instance is the current sale on the others at once', async (t) => {
+  const a = await buildTestApp(t)
+  const b = await buildTestApp(t, {
+    DATABASE_URL: a.config.DATABASE_URL, REDIS_KEY_PREFIX: a.config.REDIS_KEY_PREFIX, SALE_REFRESH_MS: 60_000,
+  })
+  t.equal((await b.app.inject({ method: 'POST', url: '/checkout?user_id=early&id=1' })).json().error, 'sale_not_active')
+  const saleId = await a.createSale({ items: 3, stock_per_item: 1 })
+  const created = Date.now()
+  // B's own refresh is a minute away: its checkouts read the catalog again themselves.
+  const res = await eventually('a checkout on the other instance served', async () => {
+    const r = await b.app.inject({ method: 'POST', url: '/checkout?user_id=other&id=1' })
+    return r.statusCode === 200 ? r : undefined
+  }, 5_000)
+  t.equal(res.json().sale_id, saleId)
+  t.ok(Date.now() - created < 1_000, `served ${Date.now() - created} ms after the sale was created elsewhere`)
 })

@@ -5,10 +5,10 @@ import { eventually } from '../helpers/eventually.ts'
 import { homeShard, saleShardKeys, shardOfCode } from '../../src/sale/keys.ts'
 import { saleScripts } from '../../src/sale/scripts.ts'
 import type { FastifyInstance } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../src/sale/context.ts'
 
 /** Free units of an item on each shard of a sale. */
-async function stockByShard (app: FastifyInstance, redis: Redis, saleId: number, item: number) {
+async function stockByShard (app: FastifyInstance, redis: RedisClient, saleId: number, item: number) {
   return Promise.all(app.sale.catalog.get(saleId)!.shards.map(async (k) => Number(await redis.hget(k.stock, String(item)))))
 }
 

@@ -3,6 +3,7 @@ import Fastify from 'fastify'
 import type { AddressInfo } from 'node:net'
 import { ConfigError, loadConfig } from '../../src/config.ts'
 import { buildTestApp } from '../helpers/app.ts'
+import { findKeys } from '../helpers/test-redis.ts'
 
 t.test('TRUST_PROXY: off by default; true, false, or the proxies\' addresses and ranges', async (t) => {
   const trust = (value?: string) => loadConfig({ TRUST_PROXY: value }).TRUST_PROXY
@@ -46,7 +47,7 @@ async function serve (t: Test, trustProxy: false | string[]) {
   }
   /** The addresses the checkout script has counted. */
   const counted = async () =>
-    (await redis.keys(`${config.REDIS_KEY_PREFIX}:*ratelimit:ip:*`)).map((k) => k.slice(k.indexOf(':ip:') + 4)).sort()
+    (await findKeys(redis, `${config.REDIS_KEY_PREFIX}:*ratelimit:ip:*`)).map((k) => k.slice(k.indexOf(':ip:') + 4)).sort()
   return { checkout, counted }
 }
 
