@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
 import { sendError } from '../../schemas/common.ts'
@@ -18,15 +19,17 @@ export default fp(
     const { METRICS_PORT, METRICS_TOKEN, HOST } = fastify.config
     const authorized = bearerMatcher(METRICS_TOKEN)
 
-    fastify.addHook('onRequest', async (request, reply) => {
-      if (request.routeOptions.url !== '/metrics') return
+    const guard = async (request: FastifyRequest, reply: FastifyReply) => {
       if (METRICS_PORT > 0) return sendError(reply, 'not_found')
-      if (METRICS_TOKEN) {
-        if (!authorized(request.headers.authorization)) {
-          reply.header('www-authenticate', WWW_AUTHENTICATE)
-          return sendError(reply, 'unauthorized')
-        }
+      if (METRICS_TOKEN && !authorized(request.headers.authorization)) {
+        reply.header('www-authenticate', WWW_AUTHENTICATE)
+        return sendError(reply, 'unauthorized')
       }
+    }
+    // On the /metrics route alone: no other request pays for the check.
+    fastify.addHook('onRoute', (route: RouteOptions) => {
+      if (route.url !== '/metrics') return
+      route.onRequest = [...[route.onRequest ?? []].flat(), guard] as RouteOptions['onRequest']
     })
 
     if (METRICS_PORT === 0) return
