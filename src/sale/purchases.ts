@@ -67,14 +67,17 @@ export class Purchases {
     // Redis forgets a sale some time after it ends; Postgres remembers its purchases. A code
     // naming a shard the sale does not have was never a reservation.
     if (!sale || !keysOf(sale, code)) return this.fromPostgres(code)
-    try {
+    // The answer can come before the lock is released: a purchase committed in Postgres is
+    // answered at once, while Redis is told (still under the lock) off the response path.
+    return new Promise((resolve, reject) => {
       // The lock comes first: the script under it answers every state in the same round trip.
-      return await locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), (signal) =>
-        this.commit(code, sale, signal, waiting))
-    } catch (err) {
-      if (err instanceof LockBusyError) return { result: 'lock_busy' }
-      throw err
-    }
+      locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), async (signal) => {
+        resolve(await this.commit(code, sale, signal, waiting, resolve))
+      }).catch((err) => {
+        if (err instanceof LockBusyError) resolve({ result: 'lock_busy' })
+        else reject(err)
+      })
+    })
   }
 
   private async fromPostgres (code: string): Promise<PurchaseOutcome> {
@@ -84,7 +87,9 @@ export class Purchases {
     return { result: 'replay', purchaseId: row.id, saleId: row.sale_id, itemId: row.item_id, userId: row.user_id }
   }
 
-  private async commit (code: string, sale: Sale, signal: AbortSignal, waiting: () => boolean): Promise<PurchaseOutcome> {
+  private async commit (
+    code: string, sale: Sale, signal: AbortSignal, waiting: () => boolean, answer: (outcome: PurchaseOutcome) => void
+  ): Promise<PurchaseOutcome> {
     const { scripts, meters, sql, config } = this.ctx
     if (!waiting()) throw new UnavailableError('deadline')
     const saleId = sale.id
@@ -126,8 +131,13 @@ export class Purchases {
       purchaseId = row.id
       result = 'replay'
     }
-    await this.settle(code, sale, purchaseId)
-    return { result, purchaseId, saleId, itemId, userId: user! }
+    const outcome: PurchaseOutcome = { result, purchaseId, saleId, itemId, userId: user! }
+    answer(outcome)
+    // Should this fail, the reservation stays committing, and the sweeper settles it by the row.
+    await this.settle(code, sale, purchaseId).catch((err) => {
+      this.ctx.log.warn({ err, code }, 'purchase committed, Redis not told yet: the sweeper will settle it')
+    })
+    return outcome
   }
 
   /**

@@ -58,18 +58,20 @@ export default fp(
     const log = fastify.log.child({ component: 'redlock' })
     const meters = lockMeters(fastify.meters.registry)
 
-    // Connections of the lock's own, even to the main Redis: Redlock defines its scripts on a
-    // client at first use, which must not meet an auto-pipeline that is already open.
-    // A minority of lock nodes may be down at start: the quorum is what must be reachable.
+    // Connections of the lock's own, even to the main Redis, auto-pipelined like it: concurrent
+    // purchases' acquisitions and releases share writes. Redlock defines its scripts on a client
+    // at first use, which must not meet an auto-pipeline already open: a first acquisition at
+    // start-up defines them before any traffic. A minority of lock nodes may be down at start:
+    // the quorum is what must be reachable.
     const own: RedisClient[] = []
     // Without lock nodes of their own, the locks live in the cluster that holds the data: one
     // node per lock key, the cluster's replicas for failover.
     const cluster = REDLOCK_REDIS_URLS.length === 0
-      ? await connectCluster(REDIS_CLUSTER_NODES, REDIS_COMMAND_TIMEOUT_MS, false)
+      ? await connectCluster(REDIS_CLUSTER_NODES, REDIS_COMMAND_TIMEOUT_MS)
       : undefined
     if (cluster) own.push(cluster)
     const settled = await Promise.allSettled(
-      REDLOCK_REDIS_URLS.map((url) => connectRedis(url, REDIS_COMMAND_TIMEOUT_MS, false))
+      REDLOCK_REDIS_URLS.map((url) => connectRedis(url, REDIS_COMMAND_TIMEOUT_MS))
     )
     const clients: RedisClient[] = cluster
       ? [cluster]
@@ -80,7 +82,7 @@ export default fp(
         }
         const url = REDLOCK_REDIS_URLS[i]!
         log.warn({ node: redactUrl(url), err: s.reason }, 'lock node unreachable at start; will keep trying')
-        const retrying = new Redis(url, redisOptions(REDIS_COMMAND_TIMEOUT_MS, false))
+        const retrying = new Redis(url, redisOptions(REDIS_COMMAND_TIMEOUT_MS))
         own.push(retrying)
         return retrying
       })
@@ -100,6 +102,8 @@ export default fp(
     redlock.on('error', (err) => {
       if (!(err instanceof ResourceLockedError)) log.warn({ err }, 'lock node error')
     })
+    await redlock.acquire([`${fastify.config.REDIS_KEY_PREFIX}:lock-warmup:${process.pid}`], LOCK_TTL_MS)
+      .then((lock) => lock.release(), () => {})
     const threshold = Math.floor(LOCK_TTL_MS / 5)
 
     // Not Redlock's using(): it awaits the release before returning, one more round trip on every
