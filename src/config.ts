@@ -59,6 +59,8 @@ export const ConfigSchema = Type.Object({
   // Fastify's trustProxy: whose X-Forwarded-For names the client (rate limits, logs). See parseTrustProxy.
   TRUST_PROXY: Type.Union([Type.Boolean(), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], { default: false }),
   // /metrics: on a port of its own (then not on PORT), and/or behind a bearer token.
+  // 'off' only to measure what observability costs: no route histogram, the domain's meters idle.
+  METRICS: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' }),
   METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
   METRICS_TOKEN: Type.String({ default: '' }),
 })

@@ -47,8 +47,12 @@ export class Purchases {
     const first = this.inFlight.get(code)
     let work = first
     if (!work) {
-      work = this.decide(code, waiting).finally(() => this.inFlight.delete(code))
-      this.inFlight.set(code, work)
+      // The purchase is in flight until its lock is released, after its answer: a submit
+      // arriving meanwhile joins it rather than meet the lock.
+      const { answer, done } = this.decide(code, waiting)
+      work = answer
+      this.inFlight.set(code, answer)
+      void done.finally(() => this.inFlight.delete(code))
     }
     let outcome = await work.catch((err) => {
       this.ctx.meters.purchase.error.inc()
@@ -60,24 +64,34 @@ export class Purchases {
     return outcome
   }
 
-  private async decide (code: string, waiting: () => boolean): Promise<PurchaseOutcome> {
+  /**
+   * The purchase's answer, and when it is done: the answer can come before the lock is
+   * released, since a purchase committed in Postgres is answered at once while Redis is told
+   * (still under the lock) off the response path.
+   */
+  private decide (code: string, waiting: () => boolean): { answer: Promise<PurchaseOutcome>; done: Promise<unknown> } {
     const { locks, config } = this.ctx
-    const saleId = saleIdOfCode(code)
-    const sale = await this.catalog.find(saleId)
-    // Redis forgets a sale some time after it ends; Postgres remembers its purchases. A code
-    // naming a shard the sale does not have was never a reservation.
-    if (!sale || !keysOf(sale, code)) return this.fromPostgres(code)
-    // The answer can come before the lock is released: a purchase committed in Postgres is
-    // answered at once, while Redis is told (still under the lock) off the response path.
-    return new Promise((resolve, reject) => {
-      // The lock comes first: the script under it answers every state in the same round trip.
-      locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), async (signal) => {
-        resolve(await this.commit(code, sale, signal, waiting, resolve))
-      }).catch((err) => {
-        if (err instanceof LockBusyError) resolve({ result: 'lock_busy' })
-        else reject(err)
-      })
+    let resolve!: (outcome: PurchaseOutcome) => void
+    let reject!: (err: unknown) => void
+    const answer = new Promise<PurchaseOutcome>((resolve_, reject_) => {
+      resolve = resolve_
+      reject = reject_
     })
+    const done = (async () => {
+      const saleId = saleIdOfCode(code)
+      const sale = await this.catalog.find(saleId)
+      // Redis forgets a sale some time after it ends; Postgres remembers its purchases. A code
+      // naming a shard the sale does not have was never a reservation.
+      if (!sale || !keysOf(sale, code)) return resolve(await this.fromPostgres(code))
+      // The lock comes first: the script under it answers every state in the same round trip.
+      await locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), async (signal) => {
+        resolve(await this.commit(code, sale, signal, waiting, resolve))
+      })
+    })().catch((err) => {
+      if (err instanceof LockBusyError) resolve({ result: 'lock_busy' })
+      else reject(err)
+    })
+    return { answer, done }
   }
 
   private async fromPostgres (code: string): Promise<PurchaseOutcome> {

@@ -183,3 +183,12 @@ t.test('the series count stays bounded: new buyers, items and codes add no serie
   t.ok(second > 50, `series after the second round: ${second}`)
   t.equal(third, second, 'another round of other buyers, items and codes adds no series')
 })
+
+t.test('METRICS=off, for measuring what observability costs: the service works and records nothing', async (t) => {
+  const { app, createSale } = await buildTestApp(t, { METRICS: 'off' })
+  await createSale({ items: 2, stock_per_item: 1 })
+  t.equal((await app.inject({ method: 'POST', url: '/checkout?user_id=a&id=1' })).statusCode, 200)
+  const text = await exposition(app)
+  t.notMatch(text, /^http_request_duration_seconds_count/m, 'no route histogram')
+  t.notMatch(text, /^flashsale_checkout_attempts_total/m, 'no domain counters')
+})

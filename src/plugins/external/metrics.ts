@@ -59,6 +59,25 @@ function timer<N extends string> (
   }
 }
 
+const idle = { inc () {} }
+const idleBy = <K extends string>(values: readonly K[]) => Object.fromEntries(values.map((v) => [v, idle])) as Record<K, typeof idle>
+
+/** Meters that record nothing (METRICS=off), for measuring what the real ones cost. */
+function idleMeters (): SaleMeters {
+  return {
+    checkout: idleBy(CHECKOUT_RESULTS),
+    purchase: idleBy(PURCHASE_RESULTS),
+    settled: idleBy(SETTLE_OUTCOMES),
+    expired: idle,
+    cancelled: idle,
+    attemptsPersisted: idle,
+    attemptsDropped: idle,
+    attemptsDeadLettered: idle,
+    redis: (_name, run) => run(),
+    db: (_name, run) => run(),
+  }
+}
+
 /** The domain's meters: what the sale decides and how long its Redis and Postgres calls take. */
 function saleMeters (registers: client.Registry[], dbInFlight: { count: number }): SaleMeters {
   const counter = (name: string, help: string, labelNames: string[] = []) => new client.Counter({ name, help, labelNames, registers })
@@ -116,7 +135,7 @@ export default fp(
       clearRegisterOnInit: true,
       defaultMetrics: { enabled: true, register: registry },
       routeMetrics: {
-        enabled: { histogram: true, summary: false },
+        enabled: { histogram: fastify.config.METRICS === 'on', summary: false },
         registeredRoutesOnly: true,
         groupStatusCodes: false,
         overrides: {
@@ -126,7 +145,8 @@ export default fp(
       },
     } as never)
     const dbInFlight = { count: 0 }
-    fastify.decorate('meters', { registry, dbInFlight, ...saleMeters([registry], dbInFlight) } satisfies Meters)
+    const meters = fastify.config.METRICS === 'on' ? saleMeters([registry], dbInFlight) : idleMeters()
+    fastify.decorate('meters', { registry, dbInFlight, ...meters } satisfies Meters)
   },
-  { name: 'metrics', fastify: '5.x' }
+  { name: 'metrics', dependencies: ['config'], fastify: '5.x' }
 )
