@@ -164,7 +164,17 @@ t.test('the Dockerfile runs the sources as they are, with production dependencie
   t.match(dockerfile, /--omit=dev/, 'production dependencies only')
   const runtime = dockerfile.split(/^FROM .* AS runtime$/m)[1] ?? ''
   t.match(runtime, /^COPY .* src \.\/src$/m, 'the sources as they are')
-  t.match(runtime, /^CMD \["node", "src\/start\.ts"\]$/m, 'run by Node itself')
+  const cmd = /^CMD \["node", (.*)"src\/start\.ts"\]$/m.exec(runtime)
+  t.ok(cmd, 'run by Node itself')
+  // The image, npm start and the benchmark run the service with the same Node flags.
+  const flags = [...(cmd?.[1] ?? '').matchAll(/"(--[^"]+)"/g)].map((m) => m[1]!)
+  t.ok(flags.length > 0, `node flags: ${flags}`)
+  const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start as string
+  const bench = readFileSync(join(ROOT, 'bench', 'run.ts'), 'utf8')
+  for (const flag of flags) {
+    t.ok(start.includes(flag), `npm start runs with ${flag}`)
+    t.ok(bench.includes(`'${flag}'`), `the benchmark runs the service with ${flag}`)
+  }
   t.match(runtime, /^USER node$/m, 'the runtime stage drops root')
   t.match(runtime, /^HEALTHCHECK /m, 'declares a health check')
   const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n')
