@@ -1,4 +1,5 @@
 import Fastify from 'fastify'
+import { listeningFor } from './child.ts'
 
 /**
  * The baseline: a bare Fastify route of the same shape as checkout (POST, query string, small
@@ -10,5 +11,5 @@ app.post('/checkout', async (request) => {
   return { code: `1-${userId}`, item_id: Number(id), sale_id: 1, expires_at: '2030-01-01T00:00:00.000Z' }
 })
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })
-process.send?.({ listening: app.listeningOrigin })
+listeningFor(app.listeningOrigin)
 process.once('SIGTERM', () => { void app.close() })

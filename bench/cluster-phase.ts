@@ -4,7 +4,7 @@ import { ROOT } from '../src/paths.ts'
 import { createScratchDatabase, uniqueName } from '../src/scratch-servers.ts'
 import { measurePhase, startLocalCluster, type PhaseLoad } from './cluster-load.ts'
 import { client, hammer, type Throughput } from './load.ts'
-import { startChild } from './processes.ts'
+import { onInterrupt, startChild } from './processes.ts'
 
 export interface ClusterRun {
   label: string
@@ -25,6 +25,7 @@ export async function clusterRuns (
 ): Promise<ClusterRun[]> {
   const cluster = await startLocalCluster()
   const db = await createScratchDatabase(opts.postgresAdminUrl, { prefix: 'flashsale_bench' })
+  const release = onInterrupt(() => Promise.allSettled([db.drop(), cluster.stop()]))
   const runs: ClusterRun[] = []
   try {
     for (const [label, shards, waitReplicas] of [['SALE_SHARDS=1', 1, 0], ['SALE_SHARDS=3', 3, 0], ['SALE_SHARDS=1, WAIT 1', 1, 1]] as const) {
@@ -57,6 +58,7 @@ export async function clusterRuns (
   } finally {
     await db.drop()
     await cluster.stop()
+    release()
   }
   return runs
 }

@@ -1,5 +1,6 @@
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
+import { listeningFor } from './child.ts'
 
 /**
  * The floor: the bare route of baseline-server.ts plus one Lua call on Redis that checks an
@@ -28,7 +29,7 @@ app.post('/checkout', async (request, reply) => {
   return { code: `1-${userId}`, item_id: Number(id), sale_id: 1, expires_at: '2030-01-01T00:00:00.000Z' }
 })
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })
-process.send?.({ listening: app.listeningOrigin })
+listeningFor(app.listeningOrigin)
 process.once('SIGTERM', () => {
   void app.close().then(() => redis.del(key)).finally(() => redis.disconnect())
 })

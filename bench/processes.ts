@@ -57,7 +57,8 @@ function listening (name: string, child: ChildProcess): Promise<string> {
     }, 60_000)
     child.once('message', (message: { listening: string }) => {
       clearTimeout(timer)
-      child.disconnect()
+      // Kept open but unreferenced: a child that watches it exits when this process is gone.
+      child.channel?.unref()
       resolve(message.listening)
     })
     child.once('exit', (code) => {
@@ -67,8 +68,34 @@ function listening (name: string, child: ChildProcess): Promise<string> {
   })
 }
 
+const cleanups = new Set<() => Promise<unknown>>()
+
+/**
+ * Runs `fn` when this process is interrupted (SIGINT, SIGTERM) before `release()` is called, so a
+ * benchmark stopped half-way still stops what it started and drops what it created.
+ */
+export function onInterrupt (fn: () => Promise<unknown>): () => void {
+  if (cleanups.size === 0) {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, interrupted)
+  }
+  cleanups.add(fn)
+  return () => { cleanups.delete(fn) }
+}
+
+async function interrupted (signal: NodeJS.Signals) {
+  process.stderr.write(`bench: ${signal}, cleaning up\n`)
+  await Promise.allSettled([...cleanups].map((fn) => fn()))
+  process.exit(130)
+}
+
+/** 0 once the process is gone (a sampler may outlive it by one tick). */
 function rssMb (pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? NaN)
+  let status: string
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  } catch {
+    return 0
+  }
+  const kb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? 0)
   return Math.round((kb / 1024) * 10) / 10
 }

@@ -7,7 +7,7 @@ import { createScratchDatabase, scratchServers, uniqueName } from '../src/scratc
 import { chart } from './chart.ts'
 import { clusterRuns } from './cluster-phase.ts'
 import { client, hammer, type Throughput } from './load.ts'
-import { startChild, type Child } from './processes.ts'
+import { onInterrupt, startChild, type Child } from './processes.ts'
 import {
   burstPhase, checkoutPhase, doubleSubmitPhase, openModelPhase, purchasePhase, selloutPhase, type PhaseSettings,
 } from './service-phases.ts'
@@ -60,8 +60,13 @@ async function measureRoute (name: string, file: string): Promise<Throughput> {
 async function withService<T> (name: string, extra: Record<string, string>, run: (service: Child, dbUrl: string) => Promise<T>) {
   const db = await createScratchDatabase(postgresAdminUrl, { prefix: 'flashsale_bench' })
   const prefix = uniqueName('bench').replace(/_/g, '-')
+  let service: Child | undefined
+  const release = onInterrupt(async () => {
+    await service?.stop()
+    await Promise.allSettled([db.drop(), dropKeys(prefix)])
+  })
   const profile = env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', '--cpu-prof-dir', join(RESULTS, 'profiles')] : []
-  const service = await startChild(name, join(ROOT, 'bench', 'service.ts'), {
+  const child = await startChild(name, join(ROOT, 'bench', 'service.ts'), {
     DATABASE_URL: db.url,
     REDIS_URL: redisUrl,
     REDLOCK_REDIS_URLS: redisUrl,
@@ -74,16 +79,18 @@ async function withService<T> (name: string, extra: Record<string, string>, run:
     RATE_LIMIT_IP_MAX: '10000000',
     ...extra,
   }, [...SERVICE_NODE_FLAGS, ...profile])
-  let rssMax = service.rssMb()
-  const sampler = setInterval(() => { rssMax = Math.max(rssMax, service.rssMb()) }, 200)
+  service = child
+  let rssMax = child.rssMb()
+  const sampler = setInterval(() => { rssMax = Math.max(rssMax, child.rssMb()) }, 200)
   try {
-    return { result: await run(service, db.url), rssMax: () => rssMax }
+    return { result: await run(child, db.url), rssMax: () => rssMax }
   } finally {
     clearInterval(sampler)
-    const code = await service.stop()
+    const code = await child.stop()
     if (code !== 0) log(`${name} exited with ${code}`)
     await db.drop()
     await dropKeys(prefix)
+    release()
   }
 }
 

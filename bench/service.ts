@@ -1,5 +1,6 @@
 import { loadConfig } from '../src/config.ts'
 import { serve } from '../src/server.ts'
+import { listeningFor } from './child.ts'
 
 /**
  * The service as the benchmark runs it: configured from the environment like `npm start`, on a
@@ -8,4 +9,4 @@ import { serve } from '../src/server.ts'
  * kernel picks the port) from its message.
  */
 const { fastify } = await serve(loadConfig(process.env))
-process.send?.({ listening: fastify.listeningOrigin })
+listeningFor(fastify.listeningOrigin)

@@ -71,12 +71,7 @@ export class Purchases {
    */
   private decide (code: string, waiting: () => boolean): { answer: Promise<PurchaseOutcome>; done: Promise<unknown> } {
     const { locks, config } = this.ctx
-    let resolve!: (outcome: PurchaseOutcome) => void
-    let reject!: (err: unknown) => void
-    const answer = new Promise<PurchaseOutcome>((resolve_, reject_) => {
-      resolve = resolve_
-      reject = reject_
-    })
+    const { promise: answer, resolve, reject } = Promise.withResolvers<PurchaseOutcome>()
     const done = (async () => {
       const saleId = saleIdOfCode(code)
       const sale = await this.catalog.find(saleId)

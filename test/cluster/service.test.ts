@@ -86,14 +86,14 @@ for (const shards of [1, 3]) {
 /** Checkouts at a steady pace until stopped; what each was answered, and when. */
 function steadyCheckouts (call: Call, prefix: string, items: number) {
   const answers: { at: number; status: number; code?: string; error?: string }[] = []
-  let running = true
+  const state = { running: true }
   const done = (async () => {
-    for (let i = 0; running; i++) {
+    for (let i = 0; state.running; i++) {
       const r = await call('POST', `/checkout?user_id=${prefix}${i}&id=${(i % items) + 1}`).catch(() => undefined)
       answers.push({ at: Date.now(), status: r?.status ?? 0, code: r?.body?.code, error: r?.body?.error })
     }
   })()
-  return { answers, stop: async () => { running = false; await done } }
+  return { answers, stop: async () => { state.running = false; await done } }
 }
 
 async function killUnderLoad (t: Test, cluster: LocalCluster, call: Call, saleKey: string, trouble: () => string) {
