@@ -60,9 +60,9 @@ async function measureRoute (name: string, file: string): Promise<Throughput> {
 async function withService<T> (name: string, extra: Record<string, string>, run: (service: Child, dbUrl: string) => Promise<T>) {
   const db = await createScratchDatabase(postgresAdminUrl, { prefix: 'flashsale_bench' })
   const prefix = uniqueName('bench').replace(/_/g, '-')
-  let service: Child | undefined
+  const started: { child?: Child } = {}
   const release = onInterrupt(async () => {
-    await service?.stop()
+    await started.child?.stop()
     await Promise.allSettled([db.drop(), dropKeys(prefix)])
   })
   const profile = env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', '--cpu-prof-dir', join(RESULTS, 'profiles')] : []
@@ -79,7 +79,7 @@ async function withService<T> (name: string, extra: Record<string, string>, run:
     RATE_LIMIT_IP_MAX: '10000000',
     ...extra,
   }, [...SERVICE_NODE_FLAGS, ...profile])
-  service = child
+  started.child = child
   let rssMax = child.rssMb()
   const sampler = setInterval(() => { rssMax = Math.max(rssMax, child.rssMb()) }, 200)
   try {
