@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -141,7 +142,11 @@ async function main () {
     }
   })
   log(`checkout with METRICS=off ${quiet.result.rps} req/s`)
-  const cluster = env.BENCH_CLUSTER === '0'
+  const clusterSkipped = env.BENCH_CLUSTER === '0'
+    ? 'BENCH_CLUSTER=0'
+    : spawnSync('redis-server', ['--version']).status === 0 ? undefined : 'redis-server is not installed'
+  if (clusterSkipped) log(`cluster runs skipped: ${clusterSkipped}`)
+  const cluster = clusterSkipped
     ? []
     : await clusterRuns({ postgresAdminUrl, connections: CONNECTIONS, seconds: 5, nodeFlags: SERVICE_NODE_FLAGS, log })
 
