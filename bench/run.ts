@@ -101,6 +101,7 @@ async function main () {
   const floor = await measureRoute('floor', 'floor-server.ts')
   const settings = (service: Child): PhaseSettings => ({
     url: service.url,
+    redisUrl,
     connections: CONNECTIONS,
     duration: DURATION,
     warmup: 2,
@@ -117,9 +118,11 @@ async function main () {
     const api = client(service.url, Math.max(CONNECTIONS, s.selloutConnections, 150))
     try {
       const checkout = await checkoutPhase(s, api)
-      log(`checkout ${checkout.rps} req/s (${round(checkout.rps / floor.rps)} of the floor), p99 ${checkout.p99_ms} ms`)
+      log(`checkout ${checkout.rps} req/s (${round(checkout.rps / floor.rps)} of the floor), p99 ${checkout.p99_ms} ms, ` +
+        `Redis CPU ${checkout.redisCpuUs} µs each`)
       const purchase = await purchasePhase(s, api)
-      log(`purchase ${purchase.rps} req/s (${round(purchase.rps / checkout.rps)} of checkout), p99 ${purchase.p99_ms} ms`)
+      log(`purchase ${purchase.rps} req/s (${round(purchase.rps / checkout.rps)} of checkout), p99 ${purchase.p99_ms} ms, ` +
+        `Redis CPU ${purchase.redisCpuUs} µs each`)
       const open = await openModelPhase(s, api, checkout.rps, purchase.rps)
       log(`open model: checkout at ${open.checkoutRate}/s p99 ${open.checkout.p99_ms} ms; purchase at ${open.purchaseRate}/s p99 ${open.purchase.p99_ms} ms`)
       const doubleSubmit = await doubleSubmitPhase(s, api)
@@ -161,9 +164,11 @@ async function main () {
     checkout_p99_ms: checkout.p99_ms,
     checkout_vs_floor: round(checkout.rps / floor.rps),
     checkout_metrics_off_rps: quiet.result.rps,
+    checkout_redis_cpu_us: checkout.redisCpuUs,
     purchase_rps: purchase.rps,
     purchase_p50_ms: purchase.p50_ms,
     purchase_p99_ms: purchase.p99_ms,
+    purchase_redis_cpu_us: purchase.redisCpuUs,
     purchase_vs_checkout: round(purchase.rps / checkout.rps),
     open_checkout_rate: open.checkoutRate,
     open_checkout_p99_ms: open.checkout.p99_ms,

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { createSale } from '../src/operator-client.ts'
 import { between, scrape } from './breakdown.ts'
@@ -5,6 +6,8 @@ import { arrivals, hammer, inParallel, listenOverflows, type Client } from './lo
 
 export interface PhaseSettings {
   url: string
+  /** The Redis the service uses (alone during the run), for its CPU time per request. */
+  redisUrl: string
   connections: number
   duration: number
   warmup: number
@@ -24,8 +27,33 @@ export async function checkoutPhase (s: PhaseSettings, api: Client, prefix = 'c'
   await createSale(api.send, s.adminToken, { items: s.items, stock_per_item: 1_000, per_user_limit: 1_000_000, reservation_ttl_seconds: 3_600 })
   await hammer(s.url, path(`${prefix}w`, s.items), { connections: s.connections, duration: s.warmup })
   const before = await scrape(api.send)
+  const cpu = await redisCpu(s.redisUrl)
   const result = await hammer(s.url, path(prefix, s.items), { connections: s.connections, duration: s.duration })
-  return { ...result, breakdown: between(before, await scrape(api.send)) }
+  return { ...result, redisCpuUs: await cpu.perRequest(result.requests), breakdown: between(before, await scrape(api.send)) }
+}
+
+/**
+ * Redis's CPU time (user + system, every thread) from now until perRequest() is called, per
+ * request: what one checkout or purchase costs the Redis core, background work included (the
+ * attempt drain, the sweep). 1e6 / it is what one Redis core could serve.
+ */
+async function redisCpu (url: string) {
+  const redis = new Redis(url, { lazyConnect: true })
+  const seconds = async () => {
+    const info = await redis.info('cpu')
+    const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN)
+    return field('used_cpu_user') + field('used_cpu_sys')
+  }
+  const start = await seconds()
+  return {
+    async perRequest (requests: number) {
+      try {
+        return round(((await seconds()) - start) * 1e6 / requests, 1)
+      } finally {
+        redis.disconnect()
+      }
+    },
+  }
 }
 
 /** Reservations made ahead of a purchase phase, one per distinct buyer. */
@@ -46,10 +74,11 @@ export async function purchasePhase (s: PhaseSettings, api: Client) {
   await hammer(s.url, (i) => `/purchase?code=${codes[Math.min(i, warm - 1)]}`, { connections: s.connections, amount: warm })
   const paid = codes.slice(warm)
   const before = await scrape(api.send)
+  const cpu = await redisCpu(s.redisUrl)
   const result = await hammer(s.url, (i) => `/purchase?code=${paid[Math.min(i, paid.length - 1)]}`, {
     connections: s.connections, amount: paid.length,
   })
-  return { ...result, breakdown: between(before, await scrape(api.send)) }
+  return { ...result, redisCpuUs: await cpu.perRequest(result.requests), breakdown: between(before, await scrape(api.send)) }
 }
 
 /**
