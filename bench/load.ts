@@ -1,6 +1,7 @@
 import autocannon, { type RawRequest } from 'autocannon'
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { Pool } from 'undici'
 import { setTimeout as delay } from 'node:timers/promises'
 import { answerBody, type Send } from '../src/operator-client.ts'
@@ -144,4 +145,39 @@ export function listenOverflows (): number {
   const names = lines[0]?.split(/\s+/) ?? []
   const values = lines[1]?.split(/\s+/) ?? []
   return Number(values[names.indexOf('ListenOverflows')] ?? NaN)
+}
+
+/**
+ * The machine's CPU use from now until the returned function is called: busy time over all
+ * cores as a share of one core (200% is both cores of a two-core machine busy), from /proc/stat.
+ */
+export function machineCpu (): () => number {
+  const read = () => {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const idle = fields[3]! + (fields[4] ?? 0)
+    return { total: fields.reduce((a, b) => a + b, 0), idle }
+  }
+  const start = read()
+  return () => {
+    const end = read()
+    const total = end.total - start.total
+    return total === 0 ? 0 : Math.round(((total - (end.idle - start.idle)) / total) * cpus().length * 100)
+  }
+}
+
+/** CPU use of process `pid` (user + system) from now until the returned function is called, in % of one core. */
+export function processCpu (pid: number): () => number {
+  const ticks = () => {
+    try {
+      // Fields after the command (which may hold spaces): utime and stime are the 12th and 13th.
+      const after = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      return Number(after[11]) + Number(after[12])
+    } catch {
+      return NaN
+    }
+  }
+  const start = ticks()
+  const startedAt = performance.now()
+  // Linux reports these in clock ticks of 1/100 s (USER_HZ).
+  return () => Math.round(((ticks() - start) / 100) / ((performance.now() - startedAt) / 1000) * 100)
 }

@@ -102,6 +102,7 @@ async function main () {
   const settings = (service: Child): PhaseSettings => ({
     url: service.url,
     redisUrl,
+    servicePid: service.pid,
     connections: CONNECTIONS,
     duration: DURATION,
     warmup: 2,
@@ -119,12 +120,13 @@ async function main () {
     try {
       const checkout = await checkoutPhase(s, api)
       log(`checkout ${checkout.rps} req/s (${round(checkout.rps / floor.rps)} of the floor), p99 ${checkout.p99_ms} ms, ` +
-        `Redis CPU ${checkout.redisCpuUs} µs each`)
+        `Redis CPU ${checkout.redisCpuUs} µs each, machine CPU ${checkout.machinePercent}%, service ${checkout.servicePercent}%`)
       const purchase = await purchasePhase(s, api)
       log(`purchase ${purchase.rps} req/s (${round(purchase.rps / checkout.rps)} of checkout), p99 ${purchase.p99_ms} ms, ` +
-        `Redis CPU ${purchase.redisCpuUs} µs each`)
+        `Redis CPU ${purchase.redisCpuUs} µs each, machine CPU ${purchase.machinePercent}%, service ${purchase.servicePercent}%`)
       const open = await openModelPhase(s, api, checkout.rps, purchase.rps)
-      log(`open model: checkout at ${open.checkoutRate}/s p99 ${open.checkout.p99_ms} ms; purchase at ${open.purchaseRate}/s p99 ${open.purchase.p99_ms} ms`)
+      log(`open model: checkout at ${open.checkoutRate}/s p50 ${open.checkout.p50_ms} ms, p99 ${open.checkout.p99_ms} ms (machine CPU ${open.checkout.machinePercent}%); ` +
+        `purchase at ${open.purchaseRate}/s p50 ${open.purchase.p50_ms} ms, p99 ${open.purchase.p99_ms} ms (machine CPU ${open.purchase.machinePercent}%)`)
       const doubleSubmit = await doubleSubmitPhase(s, api)
       log(`double submits: ${doubleSubmit.share_200 * 100}% answered 200, ${doubleSubmit.in_progress_409} 409s`)
       const burst = await burstPhase(s)
@@ -165,15 +167,23 @@ async function main () {
     checkout_vs_floor: round(checkout.rps / floor.rps),
     checkout_metrics_off_rps: quiet.result.rps,
     checkout_redis_cpu_us: checkout.redisCpuUs,
+    checkout_machine_cpu_percent: checkout.machinePercent,
+    checkout_service_cpu_percent: checkout.servicePercent,
     purchase_rps: purchase.rps,
     purchase_p50_ms: purchase.p50_ms,
     purchase_p99_ms: purchase.p99_ms,
     purchase_redis_cpu_us: purchase.redisCpuUs,
+    purchase_machine_cpu_percent: purchase.machinePercent,
+    purchase_service_cpu_percent: purchase.servicePercent,
     purchase_vs_checkout: round(purchase.rps / checkout.rps),
     open_checkout_rate: open.checkoutRate,
+    open_checkout_p50_ms: open.checkout.p50_ms,
     open_checkout_p99_ms: open.checkout.p99_ms,
+    open_checkout_machine_cpu_percent: open.checkout.machinePercent,
     open_purchase_rate: open.purchaseRate,
+    open_purchase_p50_ms: open.purchase.p50_ms,
     open_purchase_p99_ms: open.purchase.p99_ms,
+    open_purchase_machine_cpu_percent: open.purchase.machinePercent,
     double_submit: doubleSubmit,
     burst_p99_ms: burst.p99_ms,
     burst_listen_overflows: burst.listenOverflows,

@@ -2,12 +2,14 @@ import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { createSale } from '../src/operator-client.ts'
 import { between, scrape } from './breakdown.ts'
-import { arrivals, hammer, inParallel, listenOverflows, type Client } from './load.ts'
+import { arrivals, hammer, inParallel, listenOverflows, machineCpu, processCpu, type Client } from './load.ts'
 
 export interface PhaseSettings {
   url: string
   /** The Redis the service uses (alone during the run), for its CPU time per request. */
   redisUrl: string
+  /** The service's process, for its CPU use. */
+  servicePid: number
   connections: number
   duration: number
   warmup: number
@@ -28,8 +30,11 @@ export async function checkoutPhase (s: PhaseSettings, api: Client, prefix = 'c'
   await hammer(s.url, path(`${prefix}w`, s.items), { connections: s.connections, duration: s.warmup })
   const before = await scrape(api.send)
   const cpu = await redisCpu(s.redisUrl)
+  const machine = machineCpu()
+  const service = processCpu(s.servicePid)
   const result = await hammer(s.url, path(prefix, s.items), { connections: s.connections, duration: s.duration })
-  return { ...result, redisCpuUs: await cpu.perRequest(result.requests), breakdown: between(before, await scrape(api.send)) }
+  const machinePercent = machine()
+  return { ...result, machinePercent, servicePercent: service(), redisCpuUs: await cpu.perRequest(result.requests), breakdown: between(before, await scrape(api.send)) }
 }
 
 /**
@@ -75,10 +80,13 @@ export async function purchasePhase (s: PhaseSettings, api: Client) {
   const paid = codes.slice(warm)
   const before = await scrape(api.send)
   const cpu = await redisCpu(s.redisUrl)
+  const machine = machineCpu()
+  const service = processCpu(s.servicePid)
   const result = await hammer(s.url, (i) => `/purchase?code=${paid[Math.min(i, paid.length - 1)]}`, {
     connections: s.connections, amount: paid.length,
   })
-  return { ...result, redisCpuUs: await cpu.perRequest(result.requests), breakdown: between(before, await scrape(api.send)) }
+  const machinePercent = machine()
+  return { ...result, machinePercent, servicePercent: service(), redisCpuUs: await cpu.perRequest(result.requests), breakdown: between(before, await scrape(api.send)) }
 }
 
 /**
@@ -88,10 +96,15 @@ export async function purchasePhase (s: PhaseSettings, api: Client) {
 export async function openModelPhase (s: PhaseSettings, api: Client, checkoutMax: number, purchaseMax: number) {
   const seconds = 5
   const checkoutRate = Math.round(checkoutMax / 2)
-  const checkout = await arrivals(s.url, path('o', s.items), { rate: checkoutRate, seconds, newConnection: false })
+  let machine = machineCpu()
+  const checkout = { ...await arrivals(s.url, path('o', s.items), { rate: checkoutRate, seconds, newConnection: false }), machinePercent: machine() }
   const purchaseRate = Math.round(purchaseMax / 2)
   const codes = await reserve(s, api, 'q', purchaseRate * seconds)
-  const purchase = await arrivals(s.url, (i) => `/purchase?code=${codes[i]}`, { rate: purchaseRate, seconds, newConnection: false })
+  machine = machineCpu()
+  const purchase = {
+    ...await arrivals(s.url, (i) => `/purchase?code=${codes[i]}`, { rate: purchaseRate, seconds, newConnection: false }),
+    machinePercent: machine(),
+  }
   return { checkoutRate, checkout, purchaseRate, purchase }
 }
 
