@@ -22,5 +22,7 @@ EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # start.ts applies pending migrations, then serves; SIGTERM drains and exits. A young generation of
-# 8 MB (semi-spaces) keeps the resident set near 200 MB under load at no cost in throughput.
+# 8 MB (semi-spaces) keeps the resident set near 260 MB under load at no cost in throughput. Where
+# memory matters more than throughput, NODE_OPTIONS=--max-old-space-size=512 brings it to about
+# 170 MB for about a fifth of the checkout throughput (BENCHMARKS.md).
 CMD ["node", "--max-semi-space-size=8", "src/start.ts"]

@@ -39,6 +39,10 @@ declare module 'autocannon' {
     '4xx': number
     '5xx': number
   }
-  function autocannon (options: Options): Promise<Result>
+  /** A run in progress: its result when awaited, and an event per answer. */
+  export interface Instance extends PromiseLike<Result> {
+    on(event: 'response', listener: (client: unknown, statusCode: number, bytes: number, ms: number) => void): this
+  }
+  function autocannon (options: Options): Instance
   export default autocannon
 }

@@ -23,15 +23,19 @@ export async function hammer (
 ): Promise<Throughput> {
   let next = 0
   const started = performance.now()
-  const result = await autocannon({
+  let lastAnswer = started
+  const run = autocannon({
     url,
     connections,
     ...(amount === undefined ? { duration } : { amount }),
     timeout: 10,
     requests: [{ method: 'POST', setupRequest: (req: RawRequest) => ({ ...req, path: path(next++) }) }],
   })
-  // autocannon's own duration is in whole seconds: too coarse for a run of a few.
-  const seconds = (performance.now() - started) / 1000
+  run.on('response', () => { lastAnswer = performance.now() })
+  const result = await run
+  // Up to the last answer: autocannon notices a run of `amount` requests is over only at its
+  // next one-second tick, and its own duration is in whole seconds.
+  const seconds = (lastAnswer - started) / 1000
   return {
     rps: Math.round(result.requests.total / seconds),
     p50_ms: result.latency.p50,

@@ -28,7 +28,9 @@ const DURATION = Number(env.BENCH_DURATION ?? 10)
 const ADMIN_TOKEN = `bench-${uniqueName('token')}`
 const SELLOUT_ITEMS = 10_000
 /** The Node flags `npm start` (package.json) and the image (Dockerfile) run the service with. */
-const SERVICE_NODE_FLAGS = ['--max-semi-space-size=8']
+const START_NODE_FLAGS = ['--max-semi-space-size=8']
+/** BENCH_NODE_FLAGS (space-separated) tries others, e.g. BENCH_NODE_FLAGS= for Node's defaults. */
+const SERVICE_NODE_FLAGS = env.BENCH_NODE_FLAGS === undefined ? START_NODE_FLAGS : env.BENCH_NODE_FLAGS.split(' ').filter(Boolean)
 const TARGETS = {
   checkout_vs_floor: 0.7,
   purchase_vs_checkout: 0.6,
@@ -58,7 +60,11 @@ async function measureRoute (name: string, file: string): Promise<Throughput> {
 }
 
 /** The service in a child process on a scratch database and prefix; its RSS sampled all along. */
-async function withService<T> (name: string, extra: Record<string, string>, run: (service: Child, dbUrl: string) => Promise<T>) {
+async function withService<T> (
+  name: string,
+  extra: Record<string, string>,
+  run: (service: Child, dbUrl: string, phasePeak: () => number) => Promise<T>
+) {
   const db = await createScratchDatabase(postgresAdminUrl, { prefix: 'flashsale_bench' })
   const prefix = uniqueName('bench').replace(/_/g, '-')
   const started: { child?: Child } = {}
@@ -82,9 +88,20 @@ async function withService<T> (name: string, extra: Record<string, string>, run:
   }, [...SERVICE_NODE_FLAGS, ...profile])
   started.child = child
   let rssMax = child.rssMb()
-  const sampler = setInterval(() => { rssMax = Math.max(rssMax, child.rssMb()) }, 200)
+  let phaseMax = rssMax
+  const sampler = setInterval(() => {
+    const now = child.rssMb()
+    rssMax = Math.max(rssMax, now)
+    phaseMax = Math.max(phaseMax, now)
+  }, 200)
+  // The peak since the last call: which phase the memory goes to.
+  const phasePeak = () => {
+    const peak = Math.max(phaseMax, child.rssMb())
+    phaseMax = 0
+    return peak
+  }
   try {
-    return { result: await run(child, db.url), rssMax: () => rssMax }
+    return { result: await run(child, db.url, phasePeak), rssMax: () => rssMax }
   } finally {
     clearInterval(sampler)
     const code = await child.stop()
@@ -114,26 +131,34 @@ async function main () {
     log,
   })
 
-  const measured = await withService('service', {}, async (service, dbUrl) => {
+  const measured = await withService('service', {}, async (service, dbUrl, phasePeak) => {
+    const rss: Record<string, number> = { idle: phasePeak() }
     const s = settings(service)
     const api = client(service.url, Math.max(CONNECTIONS, s.selloutConnections, 150))
     try {
       const checkout = await checkoutPhase(s, api)
+      rss.checkout = phasePeak()
       log(`checkout ${checkout.rps} req/s (${round(checkout.rps / floor.rps)} of the floor), p99 ${checkout.p99_ms} ms, ` +
         `Redis CPU ${checkout.redisCpuUs} µs each, machine CPU ${checkout.machinePercent}%, service ${checkout.servicePercent}%`)
       const purchase = await purchasePhase(s, api)
+      rss.purchase = phasePeak()
       log(`purchase ${purchase.rps} req/s (${round(purchase.rps / checkout.rps)} of checkout), p99 ${purchase.p99_ms} ms, ` +
         `Redis CPU ${purchase.redisCpuUs} µs each, machine CPU ${purchase.machinePercent}%, service ${purchase.servicePercent}%`)
       const open = await openModelPhase(s, api, checkout.rps, purchase.rps)
+      rss.open_model = phasePeak()
       log(`open model: checkout at ${open.checkoutRate}/s p50 ${open.checkout.p50_ms} ms, p99 ${open.checkout.p99_ms} ms (machine CPU ${open.checkout.machinePercent}%); ` +
         `purchase at ${open.purchaseRate}/s p50 ${open.purchase.p50_ms} ms, p99 ${open.purchase.p99_ms} ms (machine CPU ${open.purchase.machinePercent}%)`)
       const doubleSubmit = await doubleSubmitPhase(s, api)
+      rss.double_submit = phasePeak()
       log(`double submits: ${doubleSubmit.share_200 * 100}% answered 200, ${doubleSubmit.in_progress_409} 409s`)
       const burst = await burstPhase(s)
+      rss.burst = phasePeak()
       log(`burst of new connections at ${s.burst.rate}/s: p99 ${burst.p99_ms} ms, listen overflows ${burst.listenOverflows}`)
       const sellout = await selloutPhase(s, api, dbUrl)
+      rss.sellout = phasePeak()
+      log(`service RSS peak by phase (MB): ${Object.entries(rss).map(([phase, mb]) => `${phase} ${mb}`).join(', ')}`)
       log(`sell-out of ${s.items} in ${sellout.seconds} s; ${sellout.rows} rows in Postgres when the last purchase was answered; oversold ${sellout.oversold}`)
-      return { checkout, purchase, open, doubleSubmit, burst, sellout }
+      return { checkout, purchase, open, doubleSubmit, burst, sellout, rss }
     } finally {
       await api.close()
     }
@@ -155,7 +180,7 @@ async function main () {
     ? []
     : await clusterRuns({ postgresAdminUrl, connections: CONNECTIONS, seconds: 5, nodeFlags: SERVICE_NODE_FLAGS, log })
 
-  const { checkout, purchase, open, doubleSubmit, burst, sellout } = measured.result
+  const { checkout, purchase, open, doubleSubmit, burst, sellout, rss } = measured.result
   const rssMax = Math.max(measured.rssMax(), quiet.rssMax())
   const line = {
     baseline_rps: baseline.rps,
@@ -192,6 +217,7 @@ async function main () {
     sellout_failures: sellout.failures,
     sellout_after_status: sellout.afterStatus,
     oversold: sellout.oversold,
+    rss_peak_by_phase_mb: rss,
     rss_max_mb: rssMax,
     cluster: cluster.map((c) => ({
       run: c.label,
