@@ -154,7 +154,13 @@ export class AttemptLog {
     try {
       entries = await this.read(key)
     } catch (err) {
-      if (!String((err as Error).message).startsWith('NOGROUP')) throw err
+      if (!String((err as Error).message).startsWith('NOGROUP')) {
+        // A read this process gave up on (Redis hung past the command timeout) may still run once
+        // Redis wakes, handing entries to this consumer unseen: the next read takes its own
+        // pending entries first, rather than leave them until they are claimed as idle.
+        this.retry.add(key)
+        throw err
+      }
       // The stream lost its group (Redis restarted): recreate it from the start of the stream.
       await redis.xgroup('CREATE', key, ATTEMPT_GROUP, '0', 'MKSTREAM').catch(() => {})
       return 0

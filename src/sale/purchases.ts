@@ -15,6 +15,24 @@ function keysOf (sale: Sale, code: string): SaleKeys | undefined {
   return sale.shards[shardOfCode(code, sale.shards.length)]
 }
 
+interface InFlight {
+  answer: Promise<PurchaseOutcome>
+  /** Whether the buyer of the first submit still waits for its answer. */
+  waiting: () => boolean
+  state: 'pending' | 'answered' | 'failed'
+}
+
+/**
+ * The purchase in flight a new submit of its code may join: one with an outcome, or one whose
+ * buyer still waits. A purchase that failed, or whose buyer was answered 503 at the deadline
+ * before it decided (it commits nothing more, and fails), is not joined: the new submit makes its
+ * own attempt, meeting the lock until that purchase releases it.
+ */
+function joinable (entry: InFlight | undefined): InFlight | undefined {
+  if (entry === undefined || entry.state === 'failed') return undefined
+  return entry.state === 'answered' || entry.waiting() ? entry : undefined
+}
+
 /** Batches of purchases committing at once; more would only queue for the pool's connections. */
 const COMMIT_CONCURRENCY = 2
 
@@ -29,7 +47,7 @@ export class Purchases {
 
   private readonly batch: CommitBatch
   /** Purchases of a code in flight in this process: a duplicate joins the first, never its lock. */
-  private readonly inFlight = new Map<string, Promise<PurchaseOutcome>>()
+  private readonly inFlight = new Map<string, InFlight>()
 
   constructor (ctx: SaleContext, catalog: SaleCatalog) {
     this.ctx = ctx
@@ -44,15 +62,19 @@ export class Purchases {
    * exception; a retry then answers its purchase_id).
    */
   async purchase (code: string, waiting: () => boolean): Promise<PurchaseOutcome> {
-    const first = this.inFlight.get(code)
-    let work = first
+    // The purchase is in flight until its lock is released, after its answer: a submit arriving
+    // meanwhile joins it rather than meet the lock.
+    const first = joinable(this.inFlight.get(code))
+    let work = first?.answer
     if (!work) {
-      // The purchase is in flight until its lock is released, after its answer: a submit
-      // arriving meanwhile joins it rather than meet the lock.
       const { answer, done } = this.decide(code, waiting)
       work = answer
-      this.inFlight.set(code, answer)
-      void done.finally(() => this.inFlight.delete(code))
+      const entry: InFlight = { answer, waiting, state: 'pending' }
+      answer.then(() => { entry.state = 'answered' }, () => { entry.state = 'failed' })
+      this.inFlight.set(code, entry)
+      void done.finally(() => {
+        if (this.inFlight.get(code) === entry) this.inFlight.delete(code)
+      })
     }
     let outcome = await work.catch((err) => {
       this.ctx.meters.purchase.error.inc()

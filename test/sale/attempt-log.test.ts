@@ -121,3 +121,33 @@ t.test('a source that keeps failing does not hold back the others', async (t) =>
   t.same(rows.map((r) => [r.user_id, Number(r.sale_id)]), [['bad!', second], ['late', second]],
     'the buffer and the healthy stream drained')
 })
+
+t.test('a stream read the service gave up on, that Redis ran anyway, is read again at once', async (t) => {
+  const { app, createSale, sql } = await buildTestApp(t)
+  const saleId = await createSale({ items: 5, stock_per_item: 1 })
+  // The first read that hands out entries is answered to Redis's side only: Redis delivered the
+  // entries to this consumer, and the service saw a timeout (as when Redis hangs past
+  // REDIS_COMMAND_TIMEOUT_MS and then wakes). Whoever reads first, the background drain or this test.
+  const redis = app.redis as unknown as { xreadgroup: (...args: unknown[]) => Promise<unknown> }
+  const read = redis.xreadgroup.bind(redis)
+  let lost = 0
+  redis.xreadgroup = async (...args: unknown[]) => {
+    const reply = await read(...args)
+    if (lost === 0 && reply !== null && (reply as [string, unknown[]][])[0]![1].length > 0) {
+      lost++
+      throw new Error('Command timed out')
+    }
+    return reply
+  }
+  t.teardown(() => { redis.xreadgroup = read })
+
+  t.equal((await app.inject({ method: 'POST', url: '/checkout?user_id=u1&id=1' })).statusCode, 200)
+  await eventually('the delivered read lost', async () => lost === 1, 5_000)
+  // Well inside the 30 s after which entries pending with a silent consumer are claimed.
+  const stored = await eventually('the attempt in Postgres', async () => {
+    await app.sale.attempts.drain().catch(() => {})
+    const [r] = await sql`SELECT count(*)::int AS n FROM checkout_attempts WHERE sale_id = ${saleId} AND user_id = 'u1'`
+    return r!.n > 0 ? r!.n : undefined
+  }, 5_000).catch(() => 0)
+  t.equal(stored, 1, 'the attempt is stored once, without waiting for it to be claimed as idle')
+})

@@ -70,3 +70,25 @@ t.test('a purchase of a sale Redis no longer remembers is answered from Postgres
   t.equal(replay.statusCode, 200)
   t.equal(replay.json().purchase_id, bought.purchase_id)
 })
+
+t.test('a retry does not join a purchase whose buyer was answered at the deadline: it buys the unit', async (t) => {
+  const { app, createSale, sql } = await buildTestApp(t)
+  await createSale({ items: 1, stock_per_item: 1 })
+  const { code } = await reserve(app, 'buyer', 1)
+  const { purchases } = app.sale
+
+  // The first submit's buyer stops waiting (answered 503 at the deadline) before the purchase
+  // decides anything; the retry arrives while that purchase still holds its lock.
+  let firstWaits = true
+  const first = purchases.purchase(code, () => firstWaits)
+  firstWaits = false
+  const retry = purchases.purchase(code, () => true)
+  await t.rejects(first, { code: 'unavailable', dependency: 'deadline' }, 'the first submit commits nothing: its buyer is gone')
+  t.match(await retry, { result: 'success' }, 'the retry buys the unit')
+  const [n] = await sql`SELECT count(*)::int AS n FROM purchases WHERE code = ${code}`
+  t.equal(n!.n, 1, 'once')
+
+  // A submit of an answered purchase still joins it: the same purchase, answered again.
+  const again = await Promise.all([purchases.purchase(code, () => true), purchases.purchase(code, () => true)])
+  t.same(again.map((o) => o.result), ['replay', 'replay'])
+})
