@@ -13,7 +13,7 @@ import { serverUser } from '../src/postgres-runtime.ts'
 import { eventually } from './helpers/eventually.ts'
 import { freePort } from './helpers/free-port.ts'
 import { alive, killAll, processGroup } from './helpers/pids.ts'
-import { TEST_REDIS_URL } from './helpers/services.ts'
+import { TEST_PG_ADMIN_URL, TEST_REDIS_URL } from './helpers/services.ts'
 
 const root = process.getuid?.() === 0
 
@@ -45,6 +45,14 @@ t.test('uses the services already running and names nothing when the environment
   t.same(named.overrides, {})
   await named.stop()
 
+  // The running Postgres gets the service's default database, created when missing: the test
+  // removes it again if it was the one to create it.
+  const admin = postgres(TEST_PG_ADMIN_URL, { max: 1, onnotice: () => {} })
+  const existed = (await admin`SELECT 1 FROM pg_database WHERE datname = 'flashsale'`).length > 0
+  t.teardown(async () => {
+    if (!existed) await admin`DROP DATABASE IF EXISTS flashsale WITH (FORCE)`
+    await admin.end()
+  })
   const redis = new URL(TEST_REDIS_URL)
   const found = await ensureLocalServices({}, { redisHost: redis.hostname, redisPort: Number(redis.port || 6379) })
   t.teardown(found.stop)
