@@ -1,4 +1,4 @@
-import { readMetrics, type Send } from '../src/operator-client.ts'
+import { readMetrics, type Send } from '../kit/operator-client.ts'
 
 /**
  * Where a phase's time went, from the service's own histograms: the mean time of each Redis

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
-import { createSale } from '../src/operator-client.ts'
+import { createSale } from '../kit/operator-client.ts'
 import { ROOT } from '../src/paths.ts'
-import { createScratchDatabase, uniqueName } from '../src/scratch-servers.ts'
-import { measurePhase, startLocalCluster, type PhaseLoad } from './cluster-load.ts'
+import { createScratchDatabase, uniqueName } from '../kit/scratch-servers.ts'
+import { measurePhase, startLocalCluster, type PhaseLoad } from '../kit/cluster-load.ts'
 import { client, hammer, type Throughput } from './load.ts'
 import { onInterrupt, startChild } from './processes.ts'
 

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { Pool } from 'undici'
 import { setTimeout as delay } from 'node:timers/promises'
-import { answerBody, type Send } from '../src/operator-client.ts'
+import { answerBody, type Send } from '../kit/operator-client.ts'
 
 export interface Throughput {
   rps: number

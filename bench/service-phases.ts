@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
-import { createSale } from '../src/operator-client.ts'
+import { createSale } from '../kit/operator-client.ts'
 import { between, scrape } from './breakdown.ts'
 import { arrivals, hammer, inParallel, listenOverflows, machineCpu, processCpu, type Client } from './load.ts'
 

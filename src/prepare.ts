@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig, type Config } from './config.ts'
-import { ensureLocalServices, type LocalOptions, type LocalServices } from './local-services.ts'
+import { localServices, type LocalServices } from './launcher.ts'
 import { migrate } from './migrate.ts'
 import { assertReachable, createSql } from './plugins/external/postgres.ts'
 
@@ -8,12 +8,12 @@ import { assertReachable, createSql } from './plugins/external/postgres.ts'
  * given, validate the configuration, apply pending migrations. On failure, what was started
  * here is stopped again.
  */
-export async function prepare (env: Record<string, string | undefined>, localOptions: LocalOptions = {}): Promise<{
+export async function prepare (env: Record<string, string | undefined>, localOptions: object = {}): Promise<{
   config: Config
   local: LocalServices
   applied: string[]
 }> {
-  const local = await ensureLocalServices(env, localOptions)
+  const local = await localServices(env, localOptions)
   try {
     const config = loadConfig(env, local.overrides)
     const sql = createSql(config.DATABASE_URL, { max: 1, statementTimeoutMs: 0 })

@@ -1,4 +1,3 @@
-import type { LocalOptions } from './local-services.ts'
 import { exitWith, prepare } from './prepare.ts'
 import { serve, type Serving } from './server.ts'
 import { onShutdownSignals } from './shutdown-signals.ts'
@@ -11,7 +10,7 @@ import { onShutdownSignals } from './shutdown-signals.ts'
  * The service owns its shutdown signals from its first moment: a signal that arrives while it
  * is still starting ends it at once, and what it had started gets its stop signal on the way out.
  */
-export async function runService (env: Record<string, string | undefined>, localOptions: LocalOptions = {}): Promise<void> {
+export async function runService (env: Record<string, string | undefined>, localOptions: object = {}): Promise<void> {
   // A closed terminal fails every write to it: the shutdown it asks for (SIGHUP) must not die of that.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
   let serving: Serving | undefined // eslint-disable-line prefer-const -- assigned once serving, read by the signal handler before

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { connect, type AddressInfo } from 'node:net'
-import { readMetrics } from '../src/operator-client.ts'
+import { readMetrics } from '../kit/operator-client.ts'
 import { buildTestApp, ADMIN_TOKEN } from './helpers/app.ts'
 import { series } from './helpers/metrics.ts'
 

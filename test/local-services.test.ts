@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
-import { ensureLocalServices, type LocalOptions } from '../src/local-services.ts'
+import { ensureLocalServices, type LocalOptions } from '../launcher/local-services.ts'
 import { ROOT } from '../src/paths.ts'
-import { serverUser } from '../src/postgres-runtime.ts'
+import { serverUser } from '../launcher/postgres-runtime.ts'
 import { eventually } from './helpers/eventually.ts'
 import { freePort } from './helpers/free-port.ts'
 import { alive, killAll, processGroup } from './helpers/pids.ts'
@@ -130,7 +130,7 @@ t.test('what it started is stopped when the service exits without stopping it', 
   const port = await freePort()
   // A process that starts redis-server and then dies of an uncaught error.
   const child = spawn(process.execPath, ['--input-type=module', '-e', `
-    import { ensureLocalServices } from './src/local-services.ts'
+    import { ensureLocalServices } from './launcher/local-services.ts'
     const local = await ensureLocalServices({ DATABASE_URL: 'postgres://unused@127.0.0.1/x' },
       { dataDir: ${JSON.stringify(dataDir)}, redisPort: ${await freePort()}, ownRedisPort: ${port}, log: () => {} })
     console.log(JSON.stringify(local.pids))

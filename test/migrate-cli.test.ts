@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs'
 import postgres from 'postgres'
 import { MIGRATIONS_DIR } from '../src/migrate.ts'
 import { freePort } from './helpers/free-port.ts'
-import { spawnService } from './helpers/service-process.ts'
+import { spawnService } from '../kit/service-process.ts'
 import { testDatabaseUrl, TEST_REDIS_URL } from './helpers/services.ts'
 
 /** `npm run migrate` against `databaseUrl`: its exit and what it said. */

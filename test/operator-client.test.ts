@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createSale, metricTypes, parseMetrics, readMetrics, type Send } from '../src/operator-client.ts'
+import { createSale, metricTypes, parseMetrics, readMetrics, type Send } from '../kit/operator-client.ts'
 
 /** A transport that answers every request with `status` and `body`, and keeps what it was sent. */
 function answering (status: number, body: unknown) {

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ROOT } from '../src/paths.ts'
-import { spawnService } from './helpers/service-process.ts'
+import { spawnService } from '../kit/service-process.ts'
 
 /** The oldest Node package.json promises to run on (`engines.node`, as `>=major.minor`). */
 const engines = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).engines.node as string

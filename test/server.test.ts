@@ -1,7 +1,7 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { startService } from './helpers/service-process.ts'
+import { startService } from '../kit/service-process.ts'
 import { testDatabase, TEST_REDIS_URL } from './helpers/services.ts'
 import { skipUnlessInstalled } from './helpers/optional-tools.ts'
 

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import t from 'tap'
-import { describeLoad, measurePhase } from '../../bench/cluster-load.ts'
+import { describeLoad, measurePhase } from '../../kit/cluster-load.ts'
 import { alive } from '../helpers/pids.ts'
 import { startRedisCluster, type ClusterNode } from '../helpers/redis-cluster.ts'
 

@@ -1,10 +1,10 @@
 import t, { type Test } from 'tap'
-import { createSale } from '../../src/operator-client.ts'
+import { createSale } from '../../kit/operator-client.ts'
 import { homeShard, saleShardKeys } from '../../src/sale/keys.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { httpClient, type Call, type Reply } from '../helpers/http-client.ts'
 import { startRedisCluster, type LocalCluster } from '../helpers/redis-cluster.ts'
-import { ADMIN, startService } from '../helpers/service-process.ts'
+import { ADMIN, startService } from '../../kit/service-process.ts'
 import { testDatabase } from '../helpers/services.ts'
 
 /** Three instances of the service on one Redis Cluster and one database; locks in the cluster. */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { startLocalCluster } from '../../bench/redis-cluster.ts'
+import { startLocalCluster } from '../../kit/redis-cluster.ts'
 
 /**
  * Runs a command against a real local Redis Cluster (3 masters, 3 replicas, on spare ports):

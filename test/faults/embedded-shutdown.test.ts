@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
-import { ensureLocalServices, type LocalOptions } from '../../src/local-services.ts'
-import { createSale } from '../../src/operator-client.ts'
+import { ensureLocalServices, type LocalOptions } from '../../launcher/local-services.ts'
+import { createSale } from '../../kit/operator-client.ts'
 import { freePort } from '../helpers/free-port.ts'
 import { httpClient } from '../helpers/http-client.ts'
 import { alive, killAll } from '../helpers/pids.ts'
-import { ADMIN, LISTENING, spawnService, type ServiceProcess } from '../helpers/service-process.ts'
+import { ADMIN, LISTENING, spawnService, type ServiceProcess } from '../../kit/service-process.ts'
 
 /**
  * The embedded mode end to end: the service starts its own Postgres and redis-server, takes

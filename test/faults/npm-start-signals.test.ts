@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { eventually } from '../helpers/eventually.ts'
 import { alive, killAll } from '../helpers/pids.ts'
 import { startRedis } from '../helpers/redis-server.ts'
-import { LISTENING, spawnService, type ServiceProcess } from '../helpers/service-process.ts'
+import { LISTENING, spawnService, type ServiceProcess } from '../../kit/service-process.ts'
 import { testDatabase } from '../helpers/services.ts'
 
 /**

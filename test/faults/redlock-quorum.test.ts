@@ -1,5 +1,5 @@
 import t from 'tap'
-import { readMetrics } from '../../src/operator-client.ts'
+import { readMetrics } from '../../kit/operator-client.ts'
 import { lockResource } from '../../src/sale/keys.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { faultSetup } from '../helpers/fault-setup.ts'

@@ -1,3 +1,4 @@
+import type { LocalOptions } from '../../launcher/local-services.ts'
 import { runService } from '../../src/run-service.ts'
 
 /**
@@ -13,4 +14,4 @@ await runService(env, {
   redisPort: port('TEST_NOTHING_PORT'),
   embeddedPostgresPort: port('TEST_EMBEDDED_POSTGRES_PORT'),
   ownRedisPort: port('TEST_OWN_REDIS_PORT'),
-})
+} satisfies LocalOptions)

@@ -1,14 +1,14 @@
 import type postgres from 'postgres'
 import type { Test } from 'tap'
-import { createSale } from '../../src/operator-client.ts'
+import { createSale } from '../../kit/operator-client.ts'
 import type { SaleKeys } from '../../src/sale/keys.ts'
 import { eventually } from './eventually.ts'
 import { httpClient, type Call } from './http-client.ts'
 import { startRedis, type RedisNode } from './redis-server.ts'
 import { keysOfSale, reservationStates, type ReservationStates } from './sale-state.ts'
-import { ADMIN, startService, type Service } from './service-process.ts'
+import { ADMIN, startService, type Service } from '../../kit/service-process.ts'
 import { testDatabase } from './services.ts'
-import { startProxy, type Proxy } from './tcp-proxy.ts'
+import { startProxy, type Proxy } from '../../kit/tcp-proxy.ts'
 
 export interface FaultOptions {
   /** The service's environment on top of the set-up's own (DATABASE_URL, REDIS_URL). */

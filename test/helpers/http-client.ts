@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import { Agent, request } from 'undici'
-import { answerBody, type Answer } from '../../src/operator-client.ts'
+import { answerBody, type Answer } from '../../kit/operator-client.ts'
 
 export interface Reply extends Answer {
   headers: Record<string, string | string[] | undefined>

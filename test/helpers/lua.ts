@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import { saleScripts, type SaleScripts } from '../../src/sale/scripts.ts'
 import { saleKeys, type SaleKeys } from '../../src/sale/keys.ts'
-import { uniqueName } from '../../src/scratch-servers.ts'
+import { uniqueName } from '../../kit/scratch-servers.ts'
 import { dropKeys, testRedisClient } from './test-redis.ts'
 import type { RedisClient } from '../../src/sale/context.ts'
 

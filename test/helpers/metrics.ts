@@ -1,4 +1,4 @@
-import type { Sample } from '../../src/operator-client.ts'
+import type { Sample } from '../../kit/operator-client.ts'
 
 /** Sum of the samples of `name` whose labels include `match`; undefined when there is none. */
 export function series (samples: Sample[], name: string, match: Record<string, string> = {}): number | undefined {

@@ -1,6 +1,6 @@
 import postgres from 'postgres'
 import type { Test } from 'tap'
-import { createScratchDatabase, scratchServers } from '../../src/scratch-servers.ts'
+import { createScratchDatabase, scratchServers } from '../../kit/scratch-servers.ts'
 
 /** Where the tests find Redis and a Postgres server they may create databases on. */
 export const { redisUrl: TEST_REDIS_URL, postgresAdminUrl: TEST_PG_ADMIN_URL } = scratchServers(process.env)

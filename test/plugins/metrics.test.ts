@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { metricTypes, parseMetrics, readMetrics } from '../../src/operator-client.ts'
+import { metricTypes, parseMetrics, readMetrics } from '../../kit/operator-client.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { series, total } from '../helpers/metrics.ts'

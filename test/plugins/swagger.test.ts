@@ -9,7 +9,7 @@ import { serverOptions } from '../../src/server.ts'
 import { ADMIN_TOKEN, buildTestApp } from '../helpers/app.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { testDatabaseUrl, TEST_REDIS_URL } from '../helpers/services.ts'
-import { uniqueName } from '../../src/scratch-servers.ts'
+import { uniqueName } from '../../kit/scratch-servers.ts'
 
 /**
  * The codes each operation answers, from the contract. A new operation needs its line here;

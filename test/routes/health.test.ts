@@ -3,7 +3,7 @@ import { buildTestApp } from '../helpers/app.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { series } from '../helpers/metrics.ts'
 import { startRedis } from '../helpers/redis-server.ts'
-import { readMetrics } from '../../src/operator-client.ts'
+import { readMetrics } from '../../kit/operator-client.ts'
 
 interface HealthBody {
   status: string

@@ -1,10 +1,10 @@
 import t from 'tap'
-import { readMetrics } from '../../src/operator-client.ts'
+import { readMetrics } from '../../kit/operator-client.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { series } from '../helpers/metrics.ts'
 import { testDatabase } from '../helpers/services.ts'
-import { startProxy } from '../helpers/tcp-proxy.ts'
+import { startProxy } from '../../kit/tcp-proxy.ts'
 
 t.test('the attempt log survives Postgres being unreachable and catches up after', async (t) => {
   const db = await testDatabase(t)

@@ -1,10 +1,10 @@
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/config.ts'
-import { parseMetrics, readMetrics } from '../../src/operator-client.ts'
+import { parseMetrics, readMetrics } from '../../kit/operator-client.ts'
 import { buildTestApp, ADMIN_TOKEN } from '../helpers/app.ts'
 import { freePort } from '../helpers/free-port.ts'
 import { series } from '../helpers/metrics.ts'
-import { spawnService } from '../helpers/service-process.ts'
+import { spawnService } from '../../kit/service-process.ts'
 import { findKeys } from '../helpers/test-redis.ts'
 
 const admin = (authorization?: string) => ({

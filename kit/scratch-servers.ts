@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import postgres from 'postgres'
-import { migrate } from './migrate.ts'
+import { migrate } from '../src/migrate.ts'
 
 /**
  * The servers on which the tests and the benchmark make what they need: Redis, and a Postgres

@@ -3,19 +3,11 @@ import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
-import type { Config } from './config.ts'
+import type { Config } from '../src/config.ts'
+import type { LocalServices } from '../src/launcher.ts'
+import { ROOT } from '../src/paths.ts'
 import { startEmbeddedPostgres } from './embedded-postgres.ts'
 import { startLocalRedis } from './local-redis.ts'
-import { ROOT } from './paths.ts'
-
-export interface LocalServices {
-  /** Connection URLs for what was found or started; empty when the environment names both. */
-  overrides: Partial<Config>
-  /** Process ids of the servers started here. */
-  pids: { postgres?: number; redis?: number }
-  /** Stops what was started here (nothing that was already running). */
-  stop(): Promise<void>
-}
 
 export interface LocalOptions {
   dataDir?: string

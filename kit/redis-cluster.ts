@@ -12,8 +12,8 @@ import { Cluster, Redis, type ClusterOptions } from 'ioredis'
 /**
  * A real Redis Cluster on the loopback interface: redis-server processes in a temporary
  * directory, formed by `redis-cli --cluster create`, with the operations failover and load
- * tests need. The benchmark and the tests both start clusters through this module (bench/ never
- * imports from test/; test/helpers/redis-cluster.ts ties a cluster's life to a tap test).
+ * tests need. The benchmark and the tests both start clusters through this module;
+ * test/helpers/redis-cluster.ts ties a cluster's life to a tap test.
  */
 
 export type Role = 'master' | 'replica'

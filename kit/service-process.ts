@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import type { Test } from 'tap'
-import { ROOT } from '../../src/paths.ts'
+import { ROOT } from '../src/paths.ts'
 
 export const ADMIN = 'fault-test-admin-token-0123456789'
 
@@ -26,9 +26,9 @@ export interface ServiceProcess {
 
 /**
  * Runs the service, or one of its commands (`npm start`, `npm run migrate`), as a process of its
- * own: in the project's directory, with the given environment on top of PATH, HOME and what every
- * test run shares (info logs, no schedule, the operator token, port 0 on the loopback). Stopped at
- * teardown if still running. `detached` gives it a process group of its own, as a terminal gives
+ * own: in the project's directory (or `cwd`), with the given environment on top of PATH, HOME and
+ * what every test run shares (info logs, no schedule, the operator token, port 0 on the
+ * loopback). Stopped at teardown if still running. `detached` gives it a process group of its own, as a terminal gives
  * its foreground job.
  */
 export function spawnService (
@@ -36,10 +36,10 @@ export function spawnService (
   command: string,
   args: string[],
   env: Record<string, string>,
-  { detached = false } = {}
+  { detached = false, cwd = ROOT } = {}
 ): ServiceProcess {
   const child = spawn(command, args, {
-    cwd: ROOT,
+    cwd,
     detached,
     env: {
       PATH: process.env.PATH ?? '',
