@@ -6,6 +6,7 @@ import { ErrorBody, sendError } from './schemas/common.ts'
 import { frameworkError } from './framework-errors.ts'
 import configPlugin from './plugins/app/config.ts'
 import metricsPlugin from './plugins/external/metrics.ts'
+import saleMetersPlugin from './plugins/app/sale-meters.ts'
 import redisPlugin from './plugins/external/redis.ts'
 import postgresPlugin from './plugins/external/postgres.ts'
 import redlockPlugin from './plugins/external/redlock.ts'
@@ -14,6 +15,8 @@ import healthPlugin from './plugins/app/health.ts'
 import loadSheddingPlugin from './plugins/external/load-shedding.ts'
 import metricsAccessPlugin from './plugins/app/metrics-access.ts'
 import securityPlugin from './plugins/external/security.ts'
+import operatorAuthPlugin from './plugins/app/operator-auth.ts'
+import { routeRateKeyPrefix } from './sale/keys.ts'
 import openapiPlugin, { docsUi } from './plugins/external/swagger.ts'
 import checkoutRoutes from './routes/checkout.ts'
 import purchaseRoutes from './routes/purchase.ts'
@@ -39,13 +42,15 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
   await fastify.register(openapiPlugin)
   await fastify.register(metricsAccessPlugin)
   await fastify.register(metricsPlugin)
+  await fastify.register(saleMetersPlugin)
   await fastify.register(redisPlugin)
   await fastify.register(postgresPlugin)
   await fastify.register(redlockPlugin)
   await fastify.register(salePlugin)
   await fastify.register(healthPlugin)
   await fastify.register(loadSheddingPlugin)
-  await fastify.register(securityPlugin)
+  await fastify.register(securityPlugin, { rateKeyPrefix: routeRateKeyPrefix(config.REDIS_KEY_PREFIX) })
+  await fastify.register(operatorAuthPlugin)
 
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof ApiError) {

@@ -14,7 +14,7 @@ import { testDatabaseUrl, TEST_REDIS_URL } from './helpers/services.ts'
 async function imageTree (t: Test): Promise<string> {
   const dockerfile = await readFile(join(ROOT, 'Dockerfile'), 'utf8')
   const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '))
-  const copies = [...runtime.matchAll(/^COPY (?:--chown=\S+ )*([^-\s]\S*) (\S+)$/gm)].map(([, from, to]) => [from!, to!])
+  const copies = [...runtime.matchAll(/^COPY (?:--chown=\S+ )*([^-\s]\S*) (\S+)$/gm)].map(([, from, to]) => [from!, to!] as const)
   const dir = await mkdtemp(join(tmpdir(), 'flashsale-image-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   for (const [from, to] of copies) await cp(join(ROOT, from), join(dir, to, to.endsWith('/') ? from : ''), { recursive: true })

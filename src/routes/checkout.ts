@@ -34,6 +34,9 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
   queryOnly(fastify)
 
   fastify.post('/checkout', {
+    // Limited per address and per user by the checkout script itself, in the same round trip as
+    // the decision (lua/checkout.lua), not by the per-address limiter of the other routes.
+    config: { rateLimit: false },
     handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
       tags: ['buyer'],

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { ALWAYS_SERVED } from '../route-policy.ts'
 
 const Dependency = Type.Object({
   status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
@@ -40,6 +41,7 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   const { health } = fastify
 
   fastify.get('/health', {
+    config: ALWAYS_SERVED,
     schema: {
       tags: ['health'],
       operationId: 'getHealth',
@@ -69,6 +71,7 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/health/live', {
+    config: ALWAYS_SERVED,
     schema: {
       tags: ['health'],
       operationId: 'getLiveness',
@@ -78,6 +81,7 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async () => ({ status: 'ok' as const }))
 
   fastify.get('/health/ready', {
+    config: ALWAYS_SERVED,
     schema: {
       tags: ['health'],
       operationId: 'getReadiness',

@@ -3,11 +3,10 @@ import type { Sql } from 'postgres'
 import type { Config } from '../config.ts'
 import type { Locks } from './locks.ts'
 import type { SaleMeters } from './meters.ts'
-import type { Cluster, Redis } from 'ioredis'
+import type { RedisClient } from './redis-client.ts'
 import type { SaleScripts } from './scripts.ts'
 
-/** A client of the data's Redis: one server, or a cluster (REDIS_CLUSTER_NODES). */
-export type RedisClient = Redis | Cluster
+export type { RedisClient }
 
 /** What the sale domain needs from the app: its clients, configuration and meters. */
 export interface SaleContext {

@@ -1,4 +1,4 @@
-import type { RedisClient } from './context.ts'
+import type { RedisClient } from './redis-client.ts'
 import { homeShard, type SaleKeys } from './keys.ts'
 import type { ShardLoad } from './scripts.ts'
 

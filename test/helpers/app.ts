@@ -7,7 +7,7 @@ import { uniqueName } from '../../kit/scratch-servers.ts'
 import { build } from '../../src/server.ts'
 import { testDatabaseUrl } from './services.ts'
 import { dropKeys, testRedisClient, testRedisConfig } from './test-redis.ts'
-import type { RedisClient } from '../../src/sale/context.ts'
+import type { RedisClient } from '../../src/sale/redis-client.ts'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789'
 
@@ -28,9 +28,13 @@ export interface TestApp {
  * Builds the app on its own database (unless the overrides name one) and key prefix, so test
  * files never share state, and tears everything down when the test ends. Sales come only from
  * the operator API unless the overrides say otherwise; background loops are fast so tests poll
- * briefly.
+ * briefly. `extend` adds what a test needs (a route of its own) before the app is ready.
  */
-export async function buildTestApp (t: Test, overrides: Partial<Config> = {}): Promise<TestApp> {
+export async function buildTestApp (
+  t: Test,
+  overrides: Partial<Config> = {},
+  extend: (app: FastifyInstance) => void = () => {}
+): Promise<TestApp> {
   const databaseUrl = overrides.DATABASE_URL ?? await testDatabaseUrl(t)
   const config = loadConfig({}, {
     // A test that names a Redis of its own gets it, cluster or not.
@@ -45,6 +49,7 @@ export async function buildTestApp (t: Test, overrides: Partial<Config> = {}): P
     ...overrides,
   })
   const app = await build(config)
+  extend(app)
   await app.ready()
   const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} })
   const redis = testRedisClient()

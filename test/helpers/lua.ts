@@ -3,7 +3,7 @@ import { saleScripts, type SaleScripts } from '../../src/sale/scripts.ts'
 import { saleKeys, type SaleKeys } from '../../src/sale/keys.ts'
 import { uniqueName } from '../../kit/scratch-servers.ts'
 import { dropKeys, testRedisClient } from './test-redis.ts'
-import type { RedisClient } from '../../src/sale/context.ts'
+import type { RedisClient } from '../../src/sale/redis-client.ts'
 
 /** Whose state the fixture's sale is (see lua/sale-sync.lua). */
 export const OWNER = '1.tok'

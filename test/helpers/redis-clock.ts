@@ -1,5 +1,5 @@
 import { eventually } from './eventually.ts'
-import type { RedisClient } from '../../src/sale/context.ts'
+import type { RedisClient } from '../../src/sale/redis-client.ts'
 
 /**
  * Waits until the Redis clock has passed `ms` (epoch milliseconds). The Lua scripts decide

@@ -1,6 +1,6 @@
 import type postgres from 'postgres'
 import { saleKeys, type SaleKeys } from '../../src/sale/keys.ts'
-import type { RedisClient } from '../../src/sale/context.ts'
+import type { RedisClient } from '../../src/sale/redis-client.ts'
 
 /** How many reservations of a sale are in each state: R reserved, C committing, S sold, X expired. */
 export interface ReservationStates {

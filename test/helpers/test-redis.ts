@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis'
 import type { Config } from '../../src/config.ts'
-import type { RedisClient } from '../../src/sale/context.ts'
+import type { RedisClient } from '../../src/sale/redis-client.ts'
 import { TEST_REDIS_URL } from './services.ts'
 
 /**

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import { buildTestApp } from '../helpers/app.ts'
 import { shardOfCode } from '../../src/sale/keys.ts'
-import type { RedisClient } from '../../src/sale/context.ts'
+import type { RedisClient } from '../../src/sale/redis-client.ts'
 
 const ITEMS = 3
 const STOCK = 2

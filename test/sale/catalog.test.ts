@@ -100,9 +100,9 @@ t.test('a sale created while the catalog refreshes is the current sale at once',
   const held = new Promise<void>((resolve) => (release = resolve))
   let queried!: () => void
   const snapshot = new Promise<void>((resolve) => (queried = resolve))
-  const meters = Object.create(app.meters) as typeof app.meters
+  const meters = Object.create(app.saleMeters) as typeof app.saleMeters
   meters.db = async (query, run) => {
-    const rows = await app.meters.db(query, run)
+    const rows = await app.saleMeters.db(query, run)
     if (query === 'sales_recent') {
       queried()
       await held

@@ -5,7 +5,7 @@ import { eventually } from '../helpers/eventually.ts'
 import { homeShard, saleShardKeys, shardOfCode } from '../../src/sale/keys.ts'
 import { saleScripts } from '../../src/sale/scripts.ts'
 import type { FastifyInstance } from 'fastify'
-import type { RedisClient } from '../../src/sale/context.ts'
+import type { RedisClient } from '../../src/sale/redis-client.ts'
 
 /** Free units of an item on each shard of a sale. */
 async function stockByShard (app: FastifyInstance, redis: RedisClient, saleId: number, item: number) {

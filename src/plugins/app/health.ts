@@ -127,7 +127,7 @@ async function timedPing (ping: () => Promise<unknown>): Promise<DependencyStatu
  */
 export default fp(
   async function healthPlugin (fastify) {
-    const { meters, redis, sql } = fastify
+    const { meters, saleMeters, redis, sql } = fastify
     const loop = rollingEventLoop()
     let shuttingDown = false
     let cached: { at: number; value: Promise<Record<DependencyName, DependencyStatus>> } | undefined
@@ -137,8 +137,8 @@ export default fp(
       if (!cached || now - cached.at > PING_CACHE_MS) {
         const value = Promise.all([
           // A cluster answers only when its state is ok: every slot served.
-          timedPing(() => meters.redis('ping', () => assertServing(redis))),
-          timedPing(() => meters.db('ping', async () => sql`SELECT 1`)),
+          timedPing(() => saleMeters.redis('ping', () => assertServing(redis))),
+          timedPing(() => saleMeters.db('ping', async () => sql`SELECT 1`)),
         ]).then(([r, p]) => ({ redis: r, postgres: p }))
         cached = { at: now, value }
       }
@@ -186,5 +186,5 @@ export default fp(
       loop.stop()
     })
   },
-  { name: 'health', dependencies: ['config', 'metrics', 'redis', 'postgres'], fastify: '5.x' }
+  { name: 'health', dependencies: ['config', 'metrics', 'sale-meters', 'redis', 'postgres'], fastify: '5.x' }
 )

@@ -83,7 +83,7 @@ export default fp(
       }),
       sql: fastify.sql,
       locks: fastify.locks,
-      meters: fastify.meters,
+      meters: fastify.saleMeters,
       log: fastify.log.child({ component: 'sale' }),
     }
     const catalog = new SaleCatalog(ctx)
@@ -144,5 +144,5 @@ export default fp(
       ctx.log.info({ persisted: left }, 'attempt log drained at close')
     })
   },
-  { name: 'sale', dependencies: ['config', 'metrics', 'redis', 'postgres', 'redlock'], fastify: '5.x' }
+  { name: 'sale', dependencies: ['config', 'metrics', 'sale-meters', 'redis', 'postgres', 'redlock'], fastify: '5.x' }
 )

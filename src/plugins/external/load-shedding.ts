@@ -9,9 +9,6 @@ import { countersBy } from './metrics.ts'
 export const SHED_REASONS = ['event_loop_delay', 'heap_used', 'rss', 'event_loop_utilization', 'health_check'] as const
 type ShedReason = (typeof SHED_REASONS)[number]
 
-/** Never shed: operators need them most when the service is under pressure. */
-const UNSHED_ROUTES = new Set(['/metrics', '/health', '/health/live', '/health/ready'])
-
 /** under-pressure's name for the limit a request was shed on, as the reason it is counted under. */
 const SHED_REASON: Record<string, ShedReason> = {
   eventLoopDelay: 'event_loop_delay',
@@ -23,8 +20,8 @@ const SHED_REASON: Record<string, ShedReason> = {
 
 /**
  * Load shedding with @fastify/under-pressure: past the configured event-loop delay, heap or RSS,
- * requests answer 503 `unavailable` with Retry-After, counted by reason. Operators' routes are
- * never shed.
+ * requests answer 503 `unavailable` with Retry-After, counted by reason. A route that declares
+ * `config.shed: false` is never shed: operators' probes and scrapers need it most then.
  */
 export default fp(
   async function loadShedding (fastify) {
@@ -36,7 +33,7 @@ export default fp(
       registers: [meters.registry],
     }), SHED_REASONS)
     const refuse = (request: FastifyRequest, reply: FastifyReply, type: string) => {
-      if (UNSHED_ROUTES.has(request.routeOptions.url ?? '')) return undefined
+      if (request.routeOptions.config.shed === false) return undefined
       const reason = SHED_REASON[type]
       if (reason) shed[reason].inc()
       reply.code(ERRORS.unavailable.status).header('retry-after', RETRY_AFTER_SECONDS)

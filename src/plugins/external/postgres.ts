@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import client from '@platformatic/prom-client'
 import postgres, { type Sql } from 'postgres'
-import { redactUrl } from './redis.ts'
+import { redactUrl } from '../../redact-url.ts'
 
 export interface PostgresOptions {
   max: number

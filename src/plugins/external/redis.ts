@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
-import type { RedisClient } from '../../sale/context.ts'
+import { redactUrl } from '../../redact-url.ts'
 
 /**
  * Options shared by every connection of the service: commands fail at once while Redis is
@@ -67,7 +67,7 @@ export async function connectCluster (seeds: readonly string[], commandTimeout: 
  * Throws unless Redis can serve: a server that answers PING, or a cluster whose state is ok (every
  * slot served by a reachable master).
  */
-export async function assertServing (redis: RedisClient): Promise<void> {
+export async function assertServing (redis: Redis | Cluster): Promise<void> {
   if (!(redis instanceof Cluster)) {
     await redis.ping()
     return
@@ -77,20 +77,17 @@ export async function assertServing (redis: RedisClient): Promise<void> {
   if (state !== 'ok') throw new Error(`cluster state is ${state ?? 'unknown'}`)
 }
 
-export function redactUrl (url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@')
-}
-
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: RedisClient
+    /** The data's Redis: one server, or a cluster (REDIS_CLUSTER_NODES). */
+    redis: Redis | Cluster
   }
 }
 
 export default fp(
   async function redisPlugin (fastify) {
     const { REDIS_URL, REDIS_CLUSTER_NODES, REDIS_COMMAND_TIMEOUT_MS } = fastify.config
-    const redis: RedisClient = REDIS_CLUSTER_NODES.length > 0
+    const redis: Redis | Cluster = REDIS_CLUSTER_NODES.length > 0
       ? await connectCluster(REDIS_CLUSTER_NODES, REDIS_COMMAND_TIMEOUT_MS)
       : await connectRedis(REDIS_URL, REDIS_COMMAND_TIMEOUT_MS)
     const log = fastify.log.child({ component: 'redis' })
@@ -103,7 +100,7 @@ export default fp(
       if (down) log.info('redis connection restored')
       down = false
     })
-    fastify.decorate<RedisClient>('redis', redis)
+    fastify.decorate<Redis | Cluster>('redis', redis)
     fastify.addHook('onClose', async () => {
       await redis.quit().catch(() => redis.disconnect())
     })

@@ -6,7 +6,8 @@ import { UnavailableError } from '../../errors.ts'
 import client from '@platformatic/prom-client'
 import { LOCK_RESULTS, LOCK_TYPES, LockBusyError, type Locks, type LockType } from '../../sale/locks.ts'
 import { countersBy, histogramsBy, SECONDS_SLOW } from './metrics.ts'
-import { connectCluster, connectRedis, redisOptions, redactUrl } from './redis.ts'
+import { connectCluster, connectRedis, redisOptions } from './redis.ts'
+import { redactUrl } from '../../redact-url.ts'
 import type { RedisClient } from '../../sale/context.ts'
 
 declare module 'fastify' {

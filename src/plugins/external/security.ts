@@ -1,14 +1,5 @@
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
-import type { RouteOptions } from 'fastify'
-import { routeRateKeyPrefix } from '../../sale/keys.ts'
-
-/**
- * Operators' endpoints are never rate limited: a scraper or a probe must always get through.
- * Checkout is limited too, per address and per user, but by the checkout script itself, in the
- * same round trip as the decision (see lua/checkout.lua).
- */
-const exempt = (url: string) => url === '/metrics' || url.startsWith('/health') || url === '/checkout'
 
 /**
  * The headers helmet sets by default, fixed once: helmet assembles them on every response, and
@@ -31,29 +22,27 @@ const SECURITY_HEADERS = {
 
 /**
  * Security headers on every response, and abuse limits counted in Redis (shared by every
- * instance): requests per client address on the buyer routes (checkout counts its own, per
- * address and per user, in its script). A limited request answers 429 `rate_limited` with
- * Retry-After. When Redis cannot count, requests go through (and meet the outage on their own
- * route).
+ * instance) under `rateKeyPrefix`: requests per client address on every route that does not
+ * declare `config.rateLimit: false` (probes and scrapers, which must always get through, and
+ * checkout, which its script limits per address and per user in the same round trip as the
+ * decision). Exempt routes get no limiter hook at all, rather than one that asks on every
+ * request. A limited request answers 429 `rate_limited` with Retry-After. When Redis cannot
+ * count, requests go through (and meet the outage on their own route).
  */
-export default fp(
-  async function securityPlugin (fastify) {
-    const { RATE_LIMIT_IP_MAX, RATE_LIMIT_WINDOW_MS, REDIS_KEY_PREFIX } = fastify.config
+export default fp<{ rateKeyPrefix: string }>(
+  async function securityPlugin (fastify, { rateKeyPrefix }) {
+    const { RATE_LIMIT_IP_MAX, RATE_LIMIT_WINDOW_MS } = fastify.config
 
     fastify.addHook('onRequest', async (_request, reply) => {
       reply.headers(SECURITY_HEADERS)
     })
 
-    // Exempt routes get no limiter hook at all, rather than one that asks on every request.
-    fastify.addHook('onRoute', (route: RouteOptions) => {
-      if (exempt(route.url)) route.config = { ...route.config, rateLimit: false } as RouteOptions['config']
-    })
     await fastify.register(rateLimit, {
       global: RATE_LIMIT_IP_MAX > 0,
       max: Math.max(RATE_LIMIT_IP_MAX, 1),
       timeWindow: RATE_LIMIT_WINDOW_MS,
       redis: fastify.redis,
-      nameSpace: routeRateKeyPrefix(REDIS_KEY_PREFIX),
+      nameSpace: rateKeyPrefix,
       skipOnError: true,
       // Answered by the app's error handler as 429 rate_limited, keeping the limiter's Retry-After.
       errorResponseBuilder: () => Object.assign(new Error('rate limited'), { statusCode: 429 }),

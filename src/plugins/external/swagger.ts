@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { RouteOptions } from 'fastify'
+import { ALWAYS_SERVED } from '../../route-policy.ts'
 import { OPENAPI, REF_RESOLVER, openapiTransforms } from '../../schemas/openapi.ts'
 
 export const DOCS_PREFIX = '/docs'
@@ -20,15 +21,14 @@ const isDocs = (url: string) => url === DOCS_PREFIX || url.startsWith(`${DOCS_PR
 /**
  * The OpenAPI document, built from the route schemas. Registered before every route, so that
  * it sees them all, and before the security and load-shedding plugins, so that its onRoute hook
- * comes first: the documentation is a page for people, not a buyer route, and its routes are
- * neither rate limited (@fastify/rate-limit's `rateLimit: false`) nor shed (an under-pressure
- * `pressureHandler` that lets the request through).
+ * comes first: the documentation is a page for people, not a buyer route, so its routes (which
+ * @fastify/swagger-ui adds) are declared in their `config` neither rate limited nor shed.
  */
 export default fp(
   async function openapi (fastify) {
     fastify.addHook('onRoute', (route: RouteOptions) => {
       if (!isDocs(route.url)) return
-      route.config = { ...route.config, rateLimit: false, pressureHandler: () => undefined } as RouteOptions['config']
+      route.config = { ...route.config, ...ALWAYS_SERVED }
     })
     await fastify.register(swagger, { openapi: OPENAPI as never, refResolver: REF_RESOLVER, ...openapiTransforms() })
   },
