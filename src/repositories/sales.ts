@@ -27,7 +27,14 @@ export interface NewSale {
   shards: number
 }
 
-const COLUMNS = 'id, token, slot, starts_at, ends_at, per_user_limit, reservation_ttl_seconds, items, stock_per_item, units_total, shards'
+// Column lists go through postgres.js's own helpers (`sql(columns)`, `sql(row, columns)`), which
+// quote each name and keep the statement prepared.
+const COLUMNS: (keyof SaleRow)[] = [
+  'id', 'token', 'slot', 'starts_at', 'ends_at', 'per_user_limit', 'reservation_ttl_seconds', 'items', 'stock_per_item', 'units_total', 'shards',
+]
+const NEW_SALE_COLUMNS: (keyof NewSale)[] = [
+  'slot', 'starts_at', 'ends_at', 'per_user_limit', 'reservation_ttl_seconds', 'items', 'stock_per_item', 'shards',
+]
 
 /** Item names and pictures are generated from the item id: stable and free to compute. */
 export function itemName (id: number): string {
@@ -39,20 +46,17 @@ export function itemImageUrl (id: number): string {
 
 /** Sales that are running, upcoming, or ended within the retention window. */
 export async function recentSales (sql: Sql, retentionSeconds: number): Promise<SaleRow[]> {
-  return sql.unsafe<SaleRow[]>(
-    `SELECT ${COLUMNS} FROM sales
-      WHERE ends_at > now() - make_interval(secs => $1) AND ends_at > starts_at
-      ORDER BY starts_at`,
-    [retentionSeconds]
-  )
+  return sql<SaleRow[]>`
+    SELECT ${sql(COLUMNS)} FROM sales
+     WHERE ends_at > now() - make_interval(secs => ${retentionSeconds}) AND ends_at > starts_at
+     ORDER BY starts_at`
 }
 
 /** One sale still within the retention window, or undefined. */
 export async function recentSale (sql: Sql, id: number, retentionSeconds: number): Promise<SaleRow | undefined> {
-  const [row] = await sql.unsafe<SaleRow[]>(
-    `SELECT ${COLUMNS} FROM sales WHERE id = $1 AND ends_at > now() - make_interval(secs => $2) AND ends_at > starts_at`,
-    [id, retentionSeconds]
-  )
+  const [row] = await sql<SaleRow[]>`
+    SELECT ${sql(COLUMNS)} FROM sales
+     WHERE id = ${id} AND ends_at > now() - make_interval(secs => ${retentionSeconds}) AND ends_at > starts_at`
   return row
 }
 
@@ -71,17 +75,11 @@ export async function createSale (sql: Sql, sale: NewSale): Promise<{ sale: Sale
            OR (ends_at > ${sale.starts_at} AND starts_at < ${sale.ends_at} AND ends_at > starts_at)`
       if (taken) return null
     }
-    const changed = await tx.unsafe<SaleRow[]>(
-      `UPDATE sales SET ends_at = CASE WHEN starts_at < $1 THEN $1 ELSE starts_at END
-        WHERE ends_at > $1 AND starts_at < $2 AND ends_at > starts_at
-        RETURNING ${COLUMNS}`,
-      [sale.starts_at, sale.ends_at]
-    )
-    const [row] = await tx.unsafe<SaleRow[]>(
-      `INSERT INTO sales (slot, starts_at, ends_at, per_user_limit, reservation_ttl_seconds, items, stock_per_item, shards)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
-      [sale.slot, sale.starts_at, sale.ends_at, sale.per_user_limit, sale.reservation_ttl_seconds, sale.items, sale.stock_per_item, sale.shards]
-    )
+    const changed = await tx<SaleRow[]>`
+      UPDATE sales SET ends_at = CASE WHEN starts_at < ${sale.starts_at} THEN ${sale.starts_at} ELSE starts_at END
+       WHERE ends_at > ${sale.starts_at} AND starts_at < ${sale.ends_at} AND ends_at > starts_at
+       RETURNING ${tx(COLUMNS)}`
+    const [row] = await tx<SaleRow[]>`INSERT INTO sales ${tx(sale, NEW_SALE_COLUMNS)} RETURNING ${tx(COLUMNS)}`
     const ids = Array.from({ length: sale.items }, (_, i) => i + 1)
     await tx`
       INSERT INTO items (sale_id, id, name, image_url, stock)
