@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import type { Test } from 'tap'
 import { ROOT } from '../src/paths.ts'
 
@@ -28,8 +28,8 @@ export interface ServiceProcess {
  * Runs the service, or one of its commands (`npm start`, `npm run migrate`), as a process of its
  * own: in the project's directory (or `cwd`), with the given environment on top of PATH, HOME and
  * what every test run shares (info logs, no schedule, the operator token, port 0 on the
- * loopback). Stopped at teardown if still running. `detached` gives it a process group of its own, as a terminal gives
- * its foreground job.
+ * loopback). Stopped at teardown if still running. `detached` gives it a process group of its
+ * own, as a terminal gives its foreground job.
  */
 export function spawnService (
   t: Test,
@@ -53,25 +53,14 @@ export function spawnService (
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  let out = ''
-  let gone = false
-  const watchers = new Set<() => void>()
-  const append = (chunk: Buffer) => {
-    out += chunk
-    for (const watch of watchers) watch()
-  }
-  child.stdout!.on('data', append)
-  child.stderr!.on('data', append)
-  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => {
-    gone = true
-    resolve({ code, signal })
-    for (const watch of watchers) watch()
-  }))
+  const watched = watch(child)
+  const { exited } = watched
+  const gone = () => watched.gone
   // A process still running at the end is asked to stop as an operator would: a process ended
   // by SIGKILL writes no coverage, and what it ran would count as never run. One that does not
   // stop in time (hung, or a test that failed half-way) is killed.
   t.teardown(async () => {
-    if (gone) return
+    if (gone()) return
     child.kill('SIGCONT')
     child.kill('SIGTERM')
     const kill = setTimeout(() => child.kill('SIGKILL'), 5_000)
@@ -80,31 +69,67 @@ export function spawnService (
   })
   return {
     pid: child.pid!,
-    output: () => out,
+    output: () => watched.out,
     exited,
-    signal: (s) => { if (!gone) child.kill(s) },
+    signal: (s) => { if (!gone()) child.kill(s) },
     closeStdout: () => { child.stdout!.destroy() },
     async stop (s) {
-      if (!gone) child.kill(s)
+      if (!gone()) child.kill(s)
       return exited
     },
-    shows: (pattern, timeoutMs = 60_000) => new Promise((resolve, reject) => {
-      const timer = setTimeout(() => settle(new Error(`${command} did not show ${pattern} within ${timeoutMs} ms:\n${out}`)), timeoutMs)
-      const settle = (result: RegExpExecArray | Error) => {
-        clearTimeout(timer)
-        watchers.delete(watch)
-        if (result instanceof Error) reject(result)
-        else resolve(result)
-      }
-      const watch = () => {
-        const found = pattern.exec(out)
-        if (found) settle(found)
-        else if (gone) settle(new Error(`${command} exited before showing ${pattern}:\n${out}`))
-      }
-      watchers.add(watch)
-      watch()
-    }),
+    shows: (pattern, timeoutMs = 60_000) => shows(watched, command, pattern, timeoutMs),
   }
+}
+
+interface Watched {
+  out: string
+  gone: boolean
+  exited: Promise<Exit>
+  /** Called on every output and at exit. */
+  watchers: Set<() => void>
+}
+
+/** A child's output so far and whether it is gone, with watchers told of every change. */
+function watch (child: ChildProcess): Watched {
+  const watchers = new Set<() => void>()
+  const changed = () => { for (const w of watchers) w() }
+  const watched: Watched = {
+    out: '',
+    gone: false,
+    watchers,
+    exited: new Promise<Exit>((resolve) => child.once('exit', (code, signal) => {
+      watched.gone = true
+      resolve({ code, signal })
+      changed()
+    })),
+  }
+  const append = (chunk: Buffer) => {
+    watched.out += chunk
+    changed()
+  }
+  child.stdout!.on('data', append)
+  child.stderr!.on('data', append)
+  return watched
+}
+
+/** The first match of `pattern` in the output; fails when the process exits before it shows. */
+function shows (watched: Watched, command: string, pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => settle(new Error(`${command} did not show ${pattern} within ${timeoutMs} ms:\n${watched.out}`)), timeoutMs)
+    const settle = (result: RegExpExecArray | Error) => {
+      clearTimeout(timer)
+      watched.watchers.delete(check)
+      if (result instanceof Error) reject(result)
+      else resolve(result)
+    }
+    const check = () => {
+      const found = pattern.exec(watched.out)
+      if (found) settle(found)
+      else if (watched.gone) settle(new Error(`${command} exited before showing ${pattern}:\n${watched.out}`))
+    }
+    watched.watchers.add(check)
+    check()
+  })
 }
 
 /** What fastify logs once the server accepts connections, with the port it got. */

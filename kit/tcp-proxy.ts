@@ -21,51 +21,60 @@ export interface Proxy {
   via(url: string): string
 }
 
+interface Relaying {
+  target: URL
+  proxy: Proxy
+  sockets: Set<Socket>
+  /** Chunks from clients held back by hold(), until release(). */
+  held: (() => void)[] | undefined
+}
+
+/** One client's connection, relayed to the target with the proxy's latencies (or held). */
+function relay (client: Socket, state: Relaying): void {
+  const { target, proxy, sockets } = state
+  const upstream = connect(Number(target.port || 5432), target.hostname)
+  sockets.add(client).add(upstream)
+  const drop = () => {
+    client.destroy()
+    upstream.destroy()
+    sockets.delete(client)
+    sockets.delete(upstream)
+  }
+  client.on('error', drop).on('close', drop)
+  upstream.on('error', drop).on('close', drop)
+  client.on('data', (chunk) => {
+    const send = () => { upstream.write(chunk) }
+    if (state.held) state.held.push(send)
+    else if (proxy.latencyMs === 0) send()
+    else setTimeout(send, proxy.latencyMs)
+  })
+  upstream.on('data', (chunk) => {
+    if (proxy.replyLatencyMs === 0) client.write(chunk)
+    else setTimeout(() => client.write(chunk), proxy.replyLatencyMs)
+  })
+}
+
 /** A proxy to the host and port of `targetUrl`, listening on a port of its own until teardown. */
 export async function startProxy (t: Test, targetUrl: string): Promise<Proxy> {
-  const target = new URL(targetUrl)
-  const sockets = new Set<Socket>()
   let server: Server | undefined
-  let held: (() => void)[] | undefined
   let port = 0
   const proxy: Proxy = {
     get port () { return port },
     latencyMs: 0,
     replyLatencyMs: 0,
     hold () {
-      held ??= []
+      state.held ??= []
     },
     release () {
-      const pending = held ?? []
-      held = undefined
+      const pending = state.held ?? []
+      state.held = undefined
       for (const send of pending) send()
     },
     async restore () {
       if (server) return
-      held = undefined
+      state.held = undefined
       proxy.replyLatencyMs = 0
-      server = createServer((client) => {
-        const upstream = connect(Number(target.port || 5432), target.hostname)
-        sockets.add(client).add(upstream)
-        const drop = () => {
-          client.destroy()
-          upstream.destroy()
-          sockets.delete(client)
-          sockets.delete(upstream)
-        }
-        client.on('error', drop).on('close', drop)
-        upstream.on('error', drop).on('close', drop)
-        client.on('data', (chunk) => {
-          const send = () => { upstream.write(chunk) }
-          if (held) held.push(send)
-          else if (proxy.latencyMs === 0) send()
-          else setTimeout(send, proxy.latencyMs)
-        })
-        upstream.on('data', (chunk) => {
-          if (proxy.replyLatencyMs === 0) client.write(chunk)
-          else setTimeout(() => client.write(chunk), proxy.replyLatencyMs)
-        })
-      })
+      server = createServer((client) => relay(client, state))
       // The first time the kernel picks the port; after a cut, the same one again.
       server.listen(port, '127.0.0.1')
       await once(server, 'listening')
@@ -77,8 +86,8 @@ export async function startProxy (t: Test, targetUrl: string): Promise<Proxy> {
       if (!s) return
       const closed = once(s, 'close')
       s.close()
-      for (const sock of sockets) sock.destroy()
-      sockets.clear()
+      for (const sock of state.sockets) sock.destroy()
+      state.sockets.clear()
       await closed
     },
     via (url) {
@@ -87,6 +96,7 @@ export async function startProxy (t: Test, targetUrl: string): Promise<Proxy> {
       return u.href
     },
   }
+  const state: Relaying = { target: new URL(targetUrl), proxy, sockets: new Set(), held: undefined }
   await proxy.restore()
   t.teardown(() => proxy.cut())
   return proxy

@@ -32,15 +32,7 @@ export async function startEmbeddedPostgres (options: {
   const runtime = await postgresRuntime(log, options.pkg)
   let server: OwnedProcess | undefined
   try {
-    await mkdir(dataDir, { recursive: true })
-    let pgdata = join(dataDir, 'postgres')
-    if (!runtime.canEnter(dataDir)) {
-      pgdata = join(runtime.scratch, 'data')
-      log(
-        `user ${runtime.user!.name}, who runs the embedded Postgres, cannot enter ${dataDir} (a parent directory is private): ` +
-          `this run keeps its data in ${pgdata} and removes it on exit; to keep data, clone outside a private directory or set DATABASE_URL`
-      )
-    }
+    const pgdata = await dataDirectory(runtime, dataDir, log)
     const logFile = join(dataDir, 'postgres.log')
     if (!existsSync(join(pgdata, 'PG_VERSION'))) await initdb(runtime, pgdata, logFile)
     server = await asUser(runtime, logFile, (options) =>
@@ -51,23 +43,7 @@ export async function startEmbeddedPostgres (options: {
         '-c', 'unix_socket_directories=',
       ], 'SIGINT', options)
     )
-    const admin = postgres({
-      host: '127.0.0.1',
-      port,
-      user: USER,
-      password: PASSWORD,
-      database: 'postgres',
-      max: 1,
-      connect_timeout: 2,
-      onnotice: () => {},
-    })
-    try {
-      await waitReady(server, async () => (await admin`SELECT 1 AS ok`).length === 1, 'the embedded Postgres', logFile)
-      const [exists] = await admin`SELECT 1 FROM pg_database WHERE datname = ${database}`
-      if (!exists) await admin.unsafe(`CREATE DATABASE ${database}`)
-    } finally {
-      await admin.end({ timeout: 1 })
-    }
+    await createDatabase(server, port, database, logFile)
   } catch (err) {
     await server?.stop()
     await runtime.dispose()
@@ -82,6 +58,42 @@ export async function startEmbeddedPostgres (options: {
       await started.stop()
       await runtime.dispose()
     },
+  }
+}
+
+/**
+ * Where the cluster's data lives: `dataDir/postgres`, unless the user who runs Postgres cannot
+ * enter `dataDir`; then a directory of this run's own, removed on exit (and the log says so).
+ */
+async function dataDirectory (runtime: PostgresRuntime, dataDir: string, log: (line: string) => void): Promise<string> {
+  await mkdir(dataDir, { recursive: true })
+  if (runtime.canEnter(dataDir)) return join(dataDir, 'postgres')
+  const pgdata = join(runtime.scratch, 'data')
+  log(
+    `user ${runtime.user!.name}, who runs the embedded Postgres, cannot enter ${dataDir} (a parent directory is private): ` +
+      `this run keeps its data in ${pgdata} and removes it on exit; to keep data, clone outside a private directory or set DATABASE_URL`
+  )
+  return pgdata
+}
+
+/** Once the server answers, creates `database` in it unless it exists. */
+async function createDatabase (server: OwnedProcess, port: number, database: string, logFile: string): Promise<void> {
+  const admin = postgres({
+    host: '127.0.0.1',
+    port,
+    user: USER,
+    password: PASSWORD,
+    database: 'postgres',
+    max: 1,
+    connect_timeout: 2,
+    onnotice: () => {},
+  })
+  try {
+    await waitReady(server, async () => (await admin`SELECT 1 AS ok`).length === 1, 'the embedded Postgres', logFile)
+    const [exists] = await admin`SELECT 1 FROM pg_database WHERE datname = ${database}`
+    if (!exists) await admin.unsafe(`CREATE DATABASE ${database}`)
+  } finally {
+    await admin.end({ timeout: 1 })
   }
 }
 

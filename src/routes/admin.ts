@@ -1,20 +1,27 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyInstance } from 'fastify'
 import { CreateSaleBody, CreateSaleReply } from '../schemas/sale.ts'
 import { errorResponses, sendError } from '../schemas/common.ts'
 
 const HOUR_MS = 3_600_000
 
-const admin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { catalog } = fastify.sale
-  const { config } = fastify
-  // Every route of the operator API declares that it needs the operator token: one that forgets
-  // fails the start rather than serving anyone.
+/**
+ * What every route of the operator API shares: it declares that it needs the operator token (one
+ * that forgets fails the start rather than serving anyone), and takes JSON only (any other body
+ * type is 415, not a text body failing validation as 400).
+ */
+function operatorApi (fastify: FastifyInstance): void {
   fastify.addHook('onRoute', (route) => {
     if (route.config?.auth !== 'operator') throw new Error(`operator route ${route.url} must declare config.auth: 'operator'`)
   })
-  // JSON only: any other body type is 415, not a text body failing validation as 400.
   fastify.removeAllContentTypeParsers()
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, fastify.getDefaultJsonParser('error', 'error'))
+}
+
+const admin: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { catalog } = fastify.sale
+  const { config } = fastify
+  operatorApi(fastify)
 
   fastify.post('/sales', {
     config: { auth: 'operator' },

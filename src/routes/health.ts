@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
+import type { Health } from '../plugins/app/health.ts'
 import { ALWAYS_SERVED } from '../route-policy.ts'
 
 const Dependency = Type.Object({
@@ -37,6 +38,25 @@ const ReadyReply = Type.Object({
 /** Seconds a probe should wait before asking a failing instance again. */
 const RETRY_AFTER_SECONDS = 1
 
+/** The /health body: the process, its event loop and its dependencies, as they are now. */
+async function healthReport (health: Health): Promise<Static<typeof HealthReply>> {
+  const deps = await health.dependencies()
+  const mem = process.memoryUsage()
+  const down = deps.redis.status === 'down' || deps.postgres.status === 'down'
+  return {
+    status: health.shuttingDown ? 'shutting_down' : down ? 'degraded' : 'ok',
+    uptime_seconds: Math.round(process.uptime() * 1000) / 1000,
+    memory: {
+      rss_bytes: mem.rss,
+      heap_used_bytes: mem.heapUsed,
+      heap_total_bytes: mem.heapTotal,
+      external_bytes: mem.external,
+    },
+    event_loop: health.eventLoop(),
+    dependencies: deps,
+  }
+}
+
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
   const { health } = fastify
 
@@ -51,23 +71,9 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: HealthReply, 503: HealthReply },
     },
   }, async (_request, reply) => {
-    const deps = await health.dependencies()
-    const mem = process.memoryUsage()
-    const down = deps.redis.status === 'down' || deps.postgres.status === 'down'
-    const status = health.shuttingDown ? 'shutting_down' as const : down ? 'degraded' as const : 'ok' as const
-    if (status !== 'ok') reply.code(503).header('retry-after', RETRY_AFTER_SECONDS)
-    return {
-      status,
-      uptime_seconds: Math.round(process.uptime() * 1000) / 1000,
-      memory: {
-        rss_bytes: mem.rss,
-        heap_used_bytes: mem.heapUsed,
-        heap_total_bytes: mem.heapTotal,
-        external_bytes: mem.external,
-      },
-      event_loop: health.eventLoop(),
-      dependencies: deps,
-    }
+    const report = await healthReport(health)
+    if (report.status !== 'ok') reply.code(503).header('retry-after', RETRY_AFTER_SECONDS)
+    return report
   })
 
   fastify.get('/health/live', {

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { AttemptLog } from '../../sale/attempt-log.ts'
 import client from '@platformatic/prom-client'
 import { SaleCatalog, type SaleProgress } from '../../sale/catalog.ts'
@@ -67,6 +68,47 @@ function saleGauges (registry: client.Registry, catalog: SaleCatalog, attempts: 
 /** How often the attempt log drains when idle; a busy drain loops until it is empty. */
 const DRAIN_INTERVAL_MS = 100
 
+/** What the domain needs from the app, from the plugins' decorations. */
+function saleContext (fastify: FastifyInstance): SaleContext {
+  const { config } = fastify
+  return {
+    config,
+    redis: fastify.redis,
+    scripts: saleScripts(fastify.redis, { replicas: config.REDIS_WAIT_REPLICAS, timeoutMs: config.REDIS_WAIT_TIMEOUT_MS }),
+    sql: fastify.sql,
+    locks: fastify.locks,
+    meters: fastify.saleMeters,
+    log: fastify.log.child({ component: 'sale' }),
+  }
+}
+
+/** A failure of a loop that retries by itself: one warning per 5 s at most. */
+function throttledWarning (log: FastifyBaseLogger, what: string) {
+  let last = 0
+  return (err: unknown) => {
+    if (Date.now() - last < 5_000) return
+    last = Date.now()
+    log.warn({ err }, `${what} failed; will retry`)
+  }
+}
+
+/** The background loops: catalog refresh (and schedule), reservation sweep (and settle), attempt-log drain. */
+function saleTickers (ctx: SaleContext, { catalog, reservations, purchases, attempts }: Omit<SaleDomain, 'tick'>) {
+  const sweep = async () => {
+    const { stuck } = await reservations.sweep()
+    for (const { sale, code } of stuck) await purchases.settleStuck(sale, code)
+  }
+  const drain = async () => {
+    await attempts.drain()
+  }
+  const { SALE_REFRESH_MS, SWEEP_INTERVAL_MS } = ctx.config
+  return [
+    new Ticker(SALE_REFRESH_MS, () => catalog.refresh(), throttledWarning(ctx.log, 'sale refresh')),
+    new Ticker(SWEEP_INTERVAL_MS, sweep, throttledWarning(ctx.log, 'reservation sweep')),
+    new Ticker(DRAIN_INTERVAL_MS, drain, throttledWarning(ctx.log, 'attempt log drain')),
+  ] as const
+}
+
 /**
  * The sale domain and its background work: the catalog refresh (and hourly schedule), the
  * reservation sweeper, and the attempt-log drain. Every instance runs all three; each is safe
@@ -75,49 +117,17 @@ const DRAIN_INTERVAL_MS = 100
  */
 export default fp(
   async function salePlugin (fastify) {
-    const ctx: SaleContext = {
-      config: fastify.config,
-      redis: fastify.redis,
-      scripts: saleScripts(fastify.redis, {
-        replicas: fastify.config.REDIS_WAIT_REPLICAS, timeoutMs: fastify.config.REDIS_WAIT_TIMEOUT_MS,
-      }),
-      sql: fastify.sql,
-      locks: fastify.locks,
-      meters: fastify.saleMeters,
-      log: fastify.log.child({ component: 'sale' }),
-    }
+    const ctx = saleContext(fastify)
     const catalog = new SaleCatalog(ctx)
     const attempts = new AttemptLog(ctx, catalog)
     const reservations = new Reservations(ctx, catalog, attempts)
     const purchases = new Purchases(ctx, catalog)
 
-    const sweep = async () => {
-      const { stuck } = await reservations.sweep()
-      for (const { sale, code } of stuck) await purchases.settleStuck(sale, code)
-    }
-    const drain = async () => {
-      await attempts.drain()
-    }
-    const throttled = (what: string) => {
-      let last = 0
-      return (err: unknown) => {
-        if (Date.now() - last < 5_000) return
-        last = Date.now()
-        ctx.log.warn({ err }, `${what} failed; will retry`)
-      }
-    }
-
     // Start-up fails loudly when the catalog cannot be read or loaded.
     await catalog.refresh()
 
-    const { SALE_REFRESH_MS, SWEEP_INTERVAL_MS } = fastify.config
-    const tickers = [
-      new Ticker(SALE_REFRESH_MS, () => catalog.refresh(), throttled('sale refresh')),
-      new Ticker(SWEEP_INTERVAL_MS, sweep, throttled('reservation sweep')),
-      new Ticker(DRAIN_INTERVAL_MS, drain, throttled('attempt log drain')),
-    ]
-    const [refresher, sweeper, drainer] = tickers as [Ticker, Ticker, Ticker]
-
+    const tickers = saleTickers(ctx, { catalog, reservations, purchases, attempts })
+    const [refresher, sweeper, drainer] = tickers
     saleGauges(fastify.meters.registry, catalog, attempts)
 
     fastify.decorate('sale', {
