@@ -14,6 +14,8 @@ ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 WORKDIR /app
 COPY --from=prod-deps --chown=root:root /app/node_modules ./node_modules
 COPY --chown=root:root package.json ./
+# What production runs, and nothing else: the laptop launcher (launcher/), the test and bench
+# kit (kit/), test/ and bench/ stay out; start.ts needs no launcher when both URLs are set.
 COPY --chown=root:root src ./src
 COPY --chown=root:root lua ./lua
 COPY --chown=root:root migrations ./migrations
