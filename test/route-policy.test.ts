@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { FastifyContextConfig, FastifyInstance } from 'fastify'
-import { ALWAYS_SERVED } from '../../src/route-policy.ts'
-import { ADMIN_TOKEN, buildTestApp } from '../helpers/app.ts'
-import { eventually } from '../helpers/eventually.ts'
+import { ALWAYS_SERVED } from '../src/route-policy.ts'
+import { ADMIN_TOKEN, buildTestApp } from './helpers/app.ts'
+import { eventually } from './helpers/eventually.ts'
 
 /** Routes of the test's own, on paths no plugin knows: only their `config` says what they are. */
 function probeRoutes (app: FastifyInstance) {
