@@ -3,9 +3,9 @@ import { cp, mkdtemp, readFile, rm, symlink } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT } from '../src/paths.ts'
-import { LISTENING, spawnService } from '../kit/service-process.ts'
-import { testDatabaseUrl, TEST_REDIS_URL } from './helpers/services.ts'
+import { ROOT } from '../../src/paths.ts'
+import { LISTENING, spawnService } from '../../kit/service-process.ts'
+import { testDatabaseUrl, TEST_REDIS_URL } from '../helpers/services.ts'
 
 /**
  * The image's tree: what the Dockerfile's runtime stage copies from the project (not from an
