@@ -1,6 +1,6 @@
 /**
  * What the sale domain decides and does, by the fixed names it is counted and timed under, and
- * the meters it records them with. The metrics plugin implements SaleMeters; these lists are
+ * the meters it records them with. The sale-meters plugin implements SaleMeters; these lists are
  * every value a label of the domain's metrics can take.
  */
 export const CHECKOUT_RESULTS = [
