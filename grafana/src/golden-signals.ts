@@ -1,4 +1,4 @@
-import { dashboard, q, quantile, row, SEL, timeseries } from './panels.ts'
+import { dashboard, q, quantile, qx, row, SEL, timeseries } from './panels.ts'
 
 const HTTP = 'http_request_duration_seconds'
 
@@ -7,10 +7,10 @@ export function goldenSignals () {
   return dashboard('flashsale-golden-signals', 'Flashsale / Golden signals',
     'Latency, traffic, errors and saturation of the flash-sale service.')
     .withRow(row('Latency'))
-    .withPanel(timeseries('Latency p50 / p95 / p99 by route', 'Request duration percentiles by route pattern.', 's', [
-      q(quantile(HTTP, 0.5, 'route'), 'p50 {{route}}'),
-      q(quantile(HTTP, 0.95, 'route'), 'p95 {{route}}'),
-      q(quantile(HTTP, 0.99, 'route'), 'p99 {{route}}'),
+    .withPanel(timeseries('Latency p50 / p95 / p99 by route', 'Request duration percentiles by route pattern; exemplars link to traces.', 's', [
+      qx(quantile(HTTP, 0.5, 'route'), 'p50 {{route}}'),
+      qx(quantile(HTTP, 0.95, 'route'), 'p95 {{route}}'),
+      qx(quantile(HTTP, 0.99, 'route'), 'p99 {{route}}'),
     ], 24))
     .withRow(row('Traffic'))
     .withPanel(timeseries('Requests by route', 'Requests per second by route pattern and method.', 'reqps', [

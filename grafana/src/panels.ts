@@ -19,6 +19,11 @@ export function q (expr: string, legend = '__auto'): Builder<Dataquery> {
   return new DataqueryBuilder().expr(expr).legendFormat(legend).datasource(DATASOURCE)
 }
 
+/** A query whose exemplars (trace ids) Grafana shows as points linking to the trace. */
+export function qx (expr: string, legend = '__auto'): Builder<Dataquery> {
+  return new DataqueryBuilder().expr(expr).legendFormat(legend).datasource(DATASOURCE).exemplar(true)
+}
+
 /** histogram_quantile of a latency histogram, summed by `by`. */
 export function quantile (metric: string, quantile: number, by: string, extra = ''): string {
   const matchers = extra ? `${SEL}, ${extra}` : SEL
@@ -38,19 +43,22 @@ export function stat (title: string, description: string, unit: string, target: 
 
 export const row = (title: string) => new RowBuilder(title)
 
-/** A dashboard with the datasource, job and instance variables, tagged and refreshed like the rest. */
-export function dashboard (uid: string, title: string, description: string): DashboardBuilder {
-  return new DashboardBuilder(title)
+/** A multi-select variable with All (any value) from label_values(query). */
+export function labelVariable (name: string, label: string, query: string) {
+  return new QueryVariableBuilder(name).label(label).datasource(DATASOURCE).query(query).definition(query)
+    .refresh(VariableRefresh.OnTimeRangeChanged).sort(VariableSort.AlphabeticalAsc)
+    .multi(true).includeAll(true).allValue('.+')
+}
+
+/**
+ * A dashboard with the datasource, job and instance variables, tagged and refreshed like the rest.
+ * Without `instance` (the SLOs are the service's, not an instance's), only datasource and job.
+ */
+export function dashboard (uid: string, title: string, description: string, { instance = true } = {}): DashboardBuilder {
+  const d = new DashboardBuilder(title)
     .uid(uid).description(description).tags(['flashsale'])
     .editable().refresh('30s').time({ from: 'now-1h', to: 'now' }).timezone('browser')
     .withVariable(new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus'))
-    .withVariable(new QueryVariableBuilder('job').label('Job').datasource(DATASOURCE)
-      .query('label_values(flashsale_sale_active, job)').definition('label_values(flashsale_sale_active, job)')
-      .refresh(VariableRefresh.OnTimeRangeChanged).sort(VariableSort.AlphabeticalAsc)
-      .multi(true).includeAll(true).allValue('.+'))
-    .withVariable(new QueryVariableBuilder('instance').label('Instance').datasource(DATASOURCE)
-      .query('label_values(flashsale_sale_active{job=~"$job"}, instance)')
-      .definition('label_values(flashsale_sale_active{job=~"$job"}, instance)')
-      .refresh(VariableRefresh.OnTimeRangeChanged).sort(VariableSort.AlphabeticalAsc)
-      .multi(true).includeAll(true).allValue('.+'))
+    .withVariable(labelVariable('job', 'Job', 'label_values(flashsale_sale_active, job)'))
+  return instance ? d.withVariable(labelVariable('instance', 'Instance', 'label_values(flashsale_sale_active{job=~"$job"}, instance)')) : d
 }

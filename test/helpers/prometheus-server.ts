@@ -21,7 +21,8 @@ export interface Prometheus {
 
 /**
  * Starts Debian's `prometheus` on a free loopback port with the project's rule files, scraping
- * `target` as job `flashsale` every second and evaluating rules every second.
+ * `target` as job `flashsale` every second and evaluating rules every second; it also takes
+ * remote writes (/api/v1/write).
  */
 export async function startPrometheus (target: string): Promise<Prometheus> {
   const dir = await mkdtemp(join(tmpdir(), 'flashsale-prom-'))
@@ -37,6 +38,8 @@ export async function startPrometheus (target: string): Promise<Prometheus> {
     `--config.file=${join(dir, 'prometheus.yml')}`,
     `--storage.tsdb.path=${join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
+    // k6's experimental-prometheus-rw output writes here, as in docker-compose.yml.
+    '--web.enable-remote-write-receiver',
     '--log.level=warn',
   ], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''

@@ -9,6 +9,7 @@ import { eventually } from '../helpers/eventually.ts'
 import { skipUnlessInstalled } from '../helpers/optional-tools.ts'
 import { startPrometheus, type Prometheus, type QueryResult } from '../helpers/prometheus-server.ts'
 import { untilRedisTime } from '../helpers/redis-clock.ts'
+import { fakeK6Run } from './remote-write.ts'
 
 /** The metric names the contract promises (histograms as their _count series). */
 const CONTRACT_METRICS = [
@@ -35,14 +36,19 @@ function dashboardQueries (): { where: string; expr: string }[] {
   return out
 }
 
-const substitute = (expr: string) =>
-  expr.replaceAll('$__rate_interval', '1m').replaceAll('$job', 'flashsale').replaceAll('$instance', '.+')
+/** The k6 run whose series the proof writes, as `k6 run --tag testid=...` would. */
+const TESTID = 'proof-run'
+
+const substitute = (expr: string) => expr.replaceAll('$__rate_interval', '1m').replaceAll('$job', 'flashsale')
+  .replaceAll('$instance', '.+').replaceAll('$testid', TESTID)
 
 /** At least one sample that is a number (histogram quantiles of empty histograms are NaN). */
 const hasData = (r: QueryResult) => (r.data?.result ?? []).some((s) => Number.isFinite(Number(s.value[1])))
 
-/** The alerts defined in prometheus/rules/alerts.yml. */
-const ALERTS = [...readFileSync(join(ROOT, 'prometheus', 'rules', 'alerts.yml'), 'utf8').matchAll(/^\s*- alert: (\S+)$/gm)].length
+/** The alerting rules of prometheus/rules/ (the SLO burn-rate alerts are one rule per SLO and tier). */
+const RULES_DIR = join(ROOT, 'prometheus', 'rules')
+const ALERTS = readdirSync(RULES_DIR).filter((f) => f.endsWith('.yml'))
+  .reduce((n, f) => n + [...readFileSync(join(RULES_DIR, f), 'utf8').matchAll(/^\s*- alert: (\S+)$/gm)].length, 0)
 
 /**
  * Every dashboard query is valid and returns data: a panel that says "No data" reads as broken.
@@ -79,6 +85,9 @@ t.test('a real Prometheus scraping the service evaluates every dashboard query a
 
   const prom = await startPrometheus(`127.0.0.1:${port}`)
   t.teardown(() => prom.stop())
+  // A k6 run writing to the remote-write receiver all along, for the load-test dashboard.
+  const stopK6 = fakeK6Run(prom.url, TESTID)
+  t.teardown(stopK6)
   await eventually('Prometheus scraping the service', async () => hasData(await prom.query('up{job="flashsale"} == 1')), 20_000)
 
   const post = (path: string) => fetch(`${base}${path}`, { method: 'POST' })
@@ -182,6 +191,17 @@ t.test('a real Prometheus scraping the service evaluates every dashboard query a
     }
     const firing = await prom.query('ALERTS{alertname=~"FlashsaleDown|FlashsaleRedisDown|FlashsalePostgresDown"}')
     t.same(firing.data?.result, [], 'nothing says the service or its dependencies are down')
+  })
+
+  t.test('k6\'s remote-written series arrive as k6 writes them: its tags as labels, no job or instance', async (t) => {
+    const r = await prom.api<{ data: Record<string, string>[] }>(`/api/v1/series?match[]=${encodeURIComponent(`{testid="${TESTID}"}`)}`)
+    const names = new Set(r.data.map((s) => s.__name__))
+    for (const name of ['k6_http_reqs_total', 'k6_http_req_duration_p95', 'k6_http_req_duration_p99', 'k6_http_req_failed_rate', 'k6_vus']) {
+      t.ok(names.has(name), `${name} written`)
+    }
+    t.same(r.data.filter((s) => s.job !== undefined || s.instance !== undefined), [], 'Prometheus adds no job or instance to written series')
+    const failed = await prom.query(`sum(rate(k6_http_reqs_total{testid="${TESTID}", expected_response="false"}[1m])) / sum(rate(k6_http_reqs_total{testid="${TESTID}"}[1m]))`)
+    t.equal(Number(Number(failed.data?.result[0]?.value[1]).toFixed(3)), Number((1 / 66).toFixed(3)), 'the failure rate is what the run wrote')
   })
 
   t.test('Prometheus holds every contract metric, and no label carries an id, a code or a raw URL', async (t) => {
