@@ -7,32 +7,35 @@ import { checkout, startOwnSale, errorCode } from './lib/api.js'
 import { buyerId } from './lib/buyers.js'
 import { checkSaleInvariants } from './lib/invariants.js'
 import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
+import { arrivalVUs, peakRate } from './lib/vus.js'
 import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const HOT_STOCK = byProfile({ smoke: 500, load: 10000, stress: 50000 })
 const reserved = new Counter('storm_reserved')
 const soldOut = new Counter('storm_sold_out')
+const START_RATE = byProfile({ smoke: 50, load: 500, stress: 2000 })
+// Arrivals outnumber the stock, so the item sells out part-way through.
+const STAGES = byProfile({
+  smoke: [{ target: 100, duration: '10s' }, { target: 100, duration: '10s' }],
+  load: [{ target: 2000, duration: '30s' }, { target: 2000, duration: '1m' }],
+  stress: [{ target: 8000, duration: '1m' }, { target: 8000, duration: '2m' }],
+})
+const CHECKOUT = { p95: byProfile({ smoke: 50, load: 100, stress: 250 }), p99: byProfile({ smoke: 150, load: 250, stress: 500 }), failed: 0.01 }
 
 export const options = {
   scenarios: {
-    storm: {
+    // An iteration is one checkout: VUs for the peak rate at the p95 bound, up to the p99 bound.
+    storm: Object.assign({
       executor: 'ramping-arrival-rate',
-      startRate: byProfile({ smoke: 50, load: 500, stress: 2000 }),
+      startRate: START_RATE,
       timeUnit: '1s',
-      preAllocatedVUs: byProfile({ smoke: 20, load: 200, stress: 600 }),
-      maxVUs: byProfile({ smoke: 50, load: 500, stress: 2000 }),
-      // Arrivals outnumber the stock, so the item sells out part-way through.
-      stages: byProfile({
-        smoke: [{ target: 100, duration: '10s' }, { target: 100, duration: '10s' }],
-        load: [{ target: 2000, duration: '30s' }, { target: 2000, duration: '1m' }],
-        stress: [{ target: 8000, duration: '1m' }, { target: 8000, duration: '2m' }],
-      }),
+      stages: STAGES,
       gracefulStop: '5s',
-    },
+    }, arrivalVUs(peakRate(START_RATE, STAGES), CHECKOUT.p95, CHECKOUT.p99)),
   },
   summaryTrendStats: SUMMARY_TREND_STATS,
   thresholds: Object.assign(
-    endpointThresholds({ checkout: { p95: byProfile({ smoke: 50, load: 100, stress: 250 }), p99: byProfile({ smoke: 150, load: 250, stress: 500 }), failed: 0.01 } }),
+    endpointThresholds({ checkout: CHECKOUT }),
     INVARIANT_THRESHOLDS,
     {
       // Never more reservations than units: the storm must not oversell.

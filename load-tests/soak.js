@@ -7,29 +7,35 @@ import { checkout, startOwnSale, getHealth, getSale, purchase } from './lib/api.
 import { buyerId, randomItem } from './lib/buyers.js'
 import { checkSaleInvariants } from './lib/invariants.js'
 import { endpointThresholds, INVARIANT_THRESHOLDS } from './lib/thresholds.js'
+import { arrivalVUs } from './lib/vus.js'
 import { SUMMARY_TREND_STATS, summaryFor } from './lib/summary.js'
 
 const ITEMS = 10000
 const rssStart = new Gauge('soak_service_rss_start_mb')
 const rssEnd = new Gauge('soak_service_rss_end_mb')
+const RATE = byProfile({ smoke: 20, load: 200, stress: 500 })
+const CHECKOUT = { p95: 50, p99: 150, failed: 0.005 }
+const PURCHASE = { p95: 100, p99: 250, failed: 0.005 }
+// Up to a second of thinking between checkout and purchase (half a second on average).
+const THINK_MS = 1000
 
 export const options = {
   scenarios: {
-    soak: {
+    // An iteration is a checkout, then for some buyers the thinking and a purchase: sized as if
+    // every buyer did both, at the p95 bounds and half the thinking, and at the p99 bounds and all of it.
+    soak: Object.assign({
       executor: 'constant-arrival-rate',
-      rate: byProfile({ smoke: 20, load: 200, stress: 500 }),
+      rate: RATE,
       timeUnit: '1s',
       duration: byProfile({ smoke: '30s', load: '30m', stress: '2h' }),
-      preAllocatedVUs: byProfile({ smoke: 20, load: 200, stress: 500 }),
-      maxVUs: byProfile({ smoke: 60, load: 600, stress: 1500 }),
       gracefulStop: '5s',
-    },
+    }, arrivalVUs(RATE, CHECKOUT.p95 + THINK_MS / 2 + PURCHASE.p95, CHECKOUT.p99 + THINK_MS + PURCHASE.p99)),
   },
   summaryTrendStats: SUMMARY_TREND_STATS,
   thresholds: Object.assign(
     endpointThresholds({
-      checkout: { p95: 50, p99: 150, failed: 0.005 },
-      purchase: { p95: 100, p99: 250, failed: 0.005 },
+      checkout: CHECKOUT,
+      purchase: PURCHASE,
       sale: { p95: 50, p99: 150, failed: 0.005 },
     }),
     INVARIANT_THRESHOLDS,
@@ -60,7 +66,7 @@ export default function (data) {
   check(res, { 'checkout: a sale outcome': (r) => [200, 409, 429].includes(r.status) }, { kind: 'soak' })
   // Half the reservations are bought, half are left to expire.
   if (res.status !== 200 || roll < 0.55) return
-  sleep(Math.random())
+  sleep((Math.random() * THINK_MS) / 1000)
   const paid = purchase(res.json('code'))
   check(paid, { 'purchase: purchased': (r) => r.status === 200 }, { kind: 'soak' })
 }

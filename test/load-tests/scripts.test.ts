@@ -22,7 +22,10 @@ interface Scenario {
   rate?: number
   timeUnit?: string
   duration?: string
+  preAllocatedVUs?: number
   maxVUs?: number
+  startRate?: number
+  stages?: { target: number }[]
 }
 interface Options {
   scenarios: Record<string, Scenario>
@@ -157,6 +160,41 @@ t.test('every k6 scenario loads as an ES module and exports what k6 runs', async
   }
   const storm = await byName('checkout-storm')
   t.ok(storm?.profiles.load?.executors.every((e) => e.endsWith('arrival-rate')), 'the checkout storm uses an arrival-rate executor')
+})
+
+t.test('every arrival-rate scenario has VUs for its peak arrivals at its latency bounds', async (t) => {
+  for (const name of REQUIRED) {
+    const r = await byName(name)
+    for (const [profile, p] of Object.entries(r?.profiles ?? {})) {
+      for (const [scenario, s] of Object.entries(p.options.scenarios).filter(([, s]) => s.executor.endsWith('arrival-rate'))) {
+        const perSecond = (s.stages ?? []).reduce((peak, stage) => Math.max(peak, stage.target), s.rate ?? s.startRate ?? 0) /
+          (Number.parseInt(s.timeUnit ?? '1s') || 1)
+        // The slowest endpoint's p99 bound: past it the run fails, so in flight = rate x bound is the most it needs.
+        const p99 = Math.max(...Object.entries(p.options.thresholds).filter(([k]) => k.startsWith('http_req_duration{'))
+          .flatMap(([, v]) => v.map((x) => /^p\(99\)<=?(\d+)$/.exec(x)?.[1]).filter(Boolean).map(Number)))
+        const where = `${name} ${profile} ${scenario}: ${perSecond}/s`
+        t.ok(s.maxVUs! >= Math.ceil(perSecond * p99 / 1000), `${where} x p99 ${p99} ms: maxVUs ${s.maxVUs}`)
+        t.ok(s.preAllocatedVUs! >= 1 && s.preAllocatedVUs! <= s.maxVUs!, `${where}: preAllocatedVUs ${s.preAllocatedVUs} within 1..maxVUs`)
+      }
+    }
+  }
+  const burst = (await byName('connection-burst'))?.profiles.load?.options.scenarios.connection_burst
+  t.equal(burst?.rate, 2000, 'the load profile keeps 2,000 new connections a second')
+})
+
+t.test('arrivalVUs sizes VUs by Little\'s law and refuses what cannot be sized', async (t) => {
+  const { arrivalVUs, peakRate } = await import(join(DIR, 'lib', 'vus.js')) as {
+    arrivalVUs: (rate: number, typicalMs: number, worstMs: number) => { preAllocatedVUs: number; maxVUs: number }
+    peakRate: (startRate: number, stages: { target: number }[]) => number
+  }
+  t.same(arrivalVUs(2000, 250, 1000), { preAllocatedVUs: 500, maxVUs: 2000 }, '2,000 a second at 250 ms typical, 1 s worst')
+  t.same(arrivalVUs(2000, 350, 350), { preAllocatedVUs: 700, maxVUs: 700 }, 'the measured case: 700 VUs busy')
+  t.same(arrivalVUs(3, 100, 150), { preAllocatedVUs: 1, maxVUs: 1 }, 'rounded up, never 0')
+  t.equal(peakRate(50, [{ target: 100 }, { target: 400 }, { target: 20 }]), 400, 'the peak of the stages')
+  t.equal(peakRate(50, []), 50, 'or the start rate')
+  for (const bad of [[0, 100, 200], [100, 0, 200], [100, 300, 200], [Number.NaN, 1, 1]] as [number, number, number][]) {
+    t.throws(() => arrivalVUs(bad[0], bad[1], bad[2]), /arrivalVUs needs/, `refuses ${bad}`)
+  }
 })
 
 t.test('double-submit sends its whole burst at once', async (t) => {
