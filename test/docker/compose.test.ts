@@ -21,7 +21,7 @@ function serviceBlocks (text: string): Map<string, string> {
   return blocks
 }
 
-const DEFAULT_STACK = ['alertmanager', 'app1', 'app2', 'grafana', 'migrate', 'postgres', 'prometheus', 'redis']
+const DEFAULT_STACK = ['alertmanager', 'app1', 'app2', 'grafana', 'jaeger', 'migrate', 'postgres', 'prometheus', 'redis']
 const CLUSTER_NODES = [1, 2, 3, 4, 5, 6].map((n) => `redis-cluster-${n}`)
 const CLUSTER_PROFILE = [...CLUSTER_NODES, 'redis-cluster-init', 'cluster-database', 'cluster-migrate', 'cluster-app1', 'cluster-app2']
 
@@ -104,6 +104,47 @@ t.test('the cluster profile adds a Redis Cluster and two instances on it, and ch
     }
     const defaults = await resolved()
     for (const name of DEFAULT_STACK) t.equal(defaults.get(name), services.get(name), `${name} is the same with or without the profile`)
+  })
+
+/** The items of a resolved block's list under `key` (four-space indent, `- item` lines). */
+function listOf (block: string | undefined, key: string): string[] {
+  const body = new RegExp(`^ {4}${key}:\n((?: {4}- .*\n)+)`, 'm').exec(block ?? '')?.[1] ?? ''
+  return body.split('\n').filter(Boolean).map((line) => line.replace(/^ {4}- /, ''))
+}
+
+t.test('traces go to Jaeger, k6 writes to Prometheus, and Grafana links exemplars to traces',
+  { skip: skipUnlessInstalled('docker-compose') }, async (t) => {
+    const services = await resolved('--profile', 'k6', '--profile', 'cluster')
+    const jaeger = services.get('jaeger')
+    t.match(jaeger, /image: jaegertracing\/all-in-one:/, 'Jaeger all-in-one')
+    t.equal(envOf(jaeger, 'COLLECTOR_OTLP_ENABLED'), '"true"', 'with its OTLP receiver on')
+    for (const name of ['app1', 'app2', 'cluster-app1', 'cluster-app2']) {
+      const app = services.get(name)
+      t.equal(envOf(app, 'OTEL_EXPORTER_OTLP_ENDPOINT'), 'http://jaeger:4318', `${name} exports traces over OTLP/HTTP to Jaeger`)
+      t.equal(envOf(app, 'OTEL_TRACES_SAMPLER'), 'parentbased_traceidratio', `${name} samples by trace id, honouring a sampled parent`)
+      t.ok(Number(envOf(app, 'OTEL_TRACES_SAMPLER_ARG')?.replaceAll('\'', '')) > 0, `${name} samples a share of new traces`)
+      t.match(app, / {6}jaeger:\n {8}condition: service_started/, `${name} starts after Jaeger`)
+    }
+
+    const prometheus = listOf(services.get('prometheus'), 'command')
+    t.ok(prometheus.includes('--web.enable-remote-write-receiver'), 'Prometheus takes remote writes (k6)')
+    t.ok(prometheus.includes('--enable-feature=exemplar-storage'), 'Prometheus keeps exemplars')
+
+    const k6 = services.get('k6')
+    const command = listOf(k6, 'command')
+    t.same(command.slice(command.indexOf('-o'), command.indexOf('-o') + 2), ['-o', 'experimental-prometheus-rw'], 'k6 writes its metrics with the remote-write output')
+    t.ok(command.includes('testid=local'), 'tagged with the run\'s testid (K6_TESTID, "local" unless set)')
+    t.equal(envOf(k6, 'K6_PROMETHEUS_RW_SERVER_URL'), 'http://prometheus:9090/api/v1/write', 'to the compose Prometheus')
+    const stats = envOf(k6, 'K6_PROMETHEUS_RW_TREND_STATS')?.split(',') ?? []
+    for (const stat of ['p(95)', 'p(99)']) t.ok(stats.includes(stat), `k6 writes ${stat} of every trend (the dashboard reads them)`)
+    t.match(k6, / {6}prometheus:\n {8}condition: service_healthy/, 'k6 waits for Prometheus')
+
+    for (const file of ['docker/grafana-datasource.yml', 'grafana/provisioning/datasources/prometheus.yml']) {
+      const text = readFileSync(join(ROOT, file), 'utf8')
+      t.match(text, /exemplarTraceIdDestinations:\n\s+- name: trace_id\n\s+datasourceUid: jaeger\n/, `${file}: exemplars' trace_id opens the trace`)
+      t.match(text, /- name: Jaeger\n\s+uid: jaeger\n\s+type: jaeger\n/, `${file}: in the Jaeger data source`)
+    }
+    t.match(readFileSync(join(ROOT, 'docker', 'grafana-datasource.yml'), 'utf8'), /url: http:\/\/jaeger:16686\n/, 'which is the compose Jaeger')
   })
 
 t.test('the init script forms six empty nodes into a cluster, and leaves a formed one alone', async (t) => {
