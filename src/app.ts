@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.ts'
+import type { Tracing } from './tracing.ts'
 import { ApiError, isDependencyError } from './errors.ts'
 import { ErrorBody, sendError } from './schemas/common.ts'
 import { frameworkError } from './framework-errors.ts'
@@ -27,13 +28,19 @@ import methodNotAllowed, { routeMethods } from './routes/method-not-allowed.ts'
 
 export interface AppOptions {
   config: Config
+  /** Present when tracing is on (an OTLP endpoint is configured). */
+  tracing?: Tracing
 }
 
 /**
  * The whole service as a plugin: dependencies first (each fails start-up loudly), then the
  * sale domain, then the routes. The process (logger, listen, signals) is server.ts's business.
  */
-const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { config }) => {
+const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { config, tracing }) => {
+  // Loaded only with tracing on: otherwise no hook of it runs, no module of it is loaded.
+  const traced = tracing && await import('./plugins/app/tracing.ts')
+  // First, so every other hook runs inside the request's span.
+  if (traced) await fastify.register(traced.requestTracing(tracing))
   fastify.addSchema(ErrorBody)
 
   // Every route from here on, /metrics and the docs included, answers other methods with 405.
@@ -46,6 +53,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
   await fastify.register(redisPlugin)
   await fastify.register(postgresPlugin)
   await fastify.register(redlockPlugin)
+  if (traced) await fastify.register(traced.stepTracing(tracing))
   await fastify.register(salePlugin)
   await fastify.register(healthPlugin)
   await fastify.register(loadSheddingPlugin)

@@ -5,6 +5,11 @@ import { isIP } from 'node:net'
 const Url = (protocols: string) =>
   Type.String({ pattern: `^(${protocols})://`, description: `a ${protocols} URL` })
 
+/** The samplers of OTEL_TRACES_SAMPLER this service knows (the SDK's own, no remote ones). */
+export const SAMPLERS = [
+  'always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio',
+] as const
+
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
@@ -63,6 +68,15 @@ export const ConfigSchema = Type.Object({
   METRICS: Type.Union([Type.Literal('on'), Type.Literal('off')], { default: 'on' }),
   METRICS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
   METRICS_TOKEN: Type.String({ default: '' }),
+  // Tracing (OpenTelemetry's standard variables): on when an OTLP/HTTP endpoint is set, else
+  // nothing of it is loaded. See tracesEndpoint.
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.String({ pattern: '^(https?://.+)?$', default: '', description: 'an http(s) URL' }),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.String({ pattern: '^(https?://.+)?$', default: '', description: 'an http(s) URL' }),
+  OTEL_SDK_DISABLED: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false' }),
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'flashsale' }),
+  OTEL_TRACES_SAMPLER: Type.Union(SAMPLERS.map((s) => Type.Literal(s)), { default: 'parentbased_always_on' }),
+  // The ratio of the traceidratio samplers, 0 to 1 (default 1).
+  OTEL_TRACES_SAMPLER_ARG: Type.String({ default: '' }),
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -168,9 +182,32 @@ export function loadConfig (
   if (typeof config.METRICS_TOKEN === 'string' && config.METRICS_TOKEN.length > 0 && config.METRICS_TOKEN.length < MIN_TOKEN_LENGTH) {
     problems.push(`METRICS_TOKEN: must be at least ${MIN_TOKEN_LENGTH} characters (got ${config.METRICS_TOKEN.length})`)
   }
+  if (config.OTEL_TRACES_SAMPLER_ARG && Number.isNaN(samplerRatio(config))) {
+    problems.push(`OTEL_TRACES_SAMPLER_ARG: must be a number from 0 to 1 (got ${JSON.stringify(config.OTEL_TRACES_SAMPLER_ARG)})`)
+  }
   if (config.SALE_SCHEDULE === 'off' && !config.ADMIN_TOKEN) {
     problems.push('ADMIN_TOKEN: required when SALE_SCHEDULE=off, since sales then come only from the operator API')
   }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)])
   return config
+}
+
+/**
+ * Where spans are exported (OTLP/HTTP), or undefined when tracing is off: the signal's own
+ * endpoint as it is, else the general one with `/v1/traces` appended, as the OpenTelemetry
+ * specification says. OTEL_SDK_DISABLED=true switches tracing off whatever is set.
+ */
+export function tracesEndpoint (config: Config): string | undefined {
+  if (config.OTEL_SDK_DISABLED === 'true') return undefined
+  if (config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+  if (config.OTEL_EXPORTER_OTLP_ENDPOINT) return `${config.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`
+  return undefined
+}
+
+/** The ratio of the traceidratio samplers: OTEL_TRACES_SAMPLER_ARG, 1 when unset; NaN when invalid. */
+export function samplerRatio (config: Config): number {
+  const text = config.OTEL_TRACES_SAMPLER_ARG.trim()
+  if (text === '') return 1
+  const ratio = /^(\d+(\.\d*)?|\.\d+)$/.test(text) ? Number(text) : NaN
+  return ratio >= 0 && ratio <= 1 ? ratio : NaN
 }

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import app from './app.ts'
 import { clientErrorHandler, frameworkErrors } from './framework-errors.ts'
-import type { Config } from './config.ts'
+import { tracesEndpoint, type Config } from './config.ts'
 import { onShutdownSignals } from './shutdown-signals.ts'
 import { stdoutLog } from './stdout-log.ts'
 
@@ -31,10 +31,17 @@ export function serverOptions (config: Config): FastifyServerOptions {
   }
 }
 
-/** Builds the app without listening: what tests use, and what start() listens with. */
+/**
+ * Builds the app without listening: what tests use, and what start() listens with. With an OTLP
+ * endpoint configured, tracing is loaded first (and only then) and every log line of a traced
+ * request carries its trace_id and span_id.
+ */
 export async function build (config: Config, options: FastifyServerOptions = serverOptions(config)): Promise<FastifyInstance> {
-  const fastify = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
-  await fastify.register(app, { config })
+  const endpoint = tracesEndpoint(config)
+  const tracing = endpoint ? await import('./tracing.ts').then((t) => t.startTracing(config, endpoint)) : undefined
+  const logged = tracing ? (await import('./tracing.ts')).withLogIds(options, tracing) : options
+  const fastify = Fastify(logged).withTypeProvider<TypeBoxTypeProvider>()
+  await fastify.register(app, { config, tracing })
   return fastify
 }
 

@@ -86,7 +86,7 @@ export class AttemptLog {
     const previous = this.draining
     const run = (async () => {
       await previous?.catch(() => {})
-      return this.drainAll()
+      return this.ctx.meters.span('attempt drain', () => this.drainAll())
     })()
     this.draining = run
     return run

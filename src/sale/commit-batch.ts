@@ -1,11 +1,14 @@
 import type { Sql } from 'postgres'
 import { insertPurchases, type NewPurchase } from '../repositories/purchases.ts'
 import type { SaleMeters } from './meters.ts'
+import type { SpanOrigin } from './spans.ts'
 
 interface Waiting {
   row: NewPurchase
   resolve: (value: { id: string; inserted: boolean }) => void
   reject: (err: unknown) => void
+  /** Where in its request's trace the purchase was queued. */
+  origin: SpanOrigin
 }
 
 /**
@@ -34,7 +37,7 @@ export class CommitBatch {
 
   insert (row: NewPurchase): Promise<{ id: string; inserted: boolean }> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ row, resolve, reject })
+      this.queue.push({ row, resolve, reject, origin: this.meters.origin() })
       // Requests that arrive in the same turn of the event loop join the same batch.
       if (this.queue.length === 1) setImmediate(() => this.flush())
     })
@@ -44,7 +47,8 @@ export class CommitBatch {
     while (this.queue.length > 0 && this.inFlight < this.concurrency) {
       const batch = this.queue.splice(0, this.maxBatch)
       this.inFlight++
-      this.meters.db('purchase_insert', () => insertPurchases(this.sql, batch.map((w) => w.row))).then(
+      this.meters.batch('commit batch', batch.map((w) => w.origin), () =>
+        this.meters.db('purchase_insert', () => insertPurchases(this.sql, batch.map((w) => w.row)))).then(
         (rows) => batch.forEach((w, i) => w.resolve(rows[i]!)),
         (err) => batch.forEach((w) => w.reject(err))
       ).finally(() => {

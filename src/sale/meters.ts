@@ -1,3 +1,5 @@
+import type { Spans } from './spans.ts'
+
 /**
  * What the sale domain decides and does, by the fixed names it is counted and timed under, and
  * the meters it records them with. The sale-meters plugin implements SaleMeters; these lists are
@@ -34,7 +36,8 @@ export interface Count {
   inc(n?: number): void
 }
 
-export interface SaleMeters {
+/** The sale's meters; the spans mark its steps in a request's trace when tracing is on. */
+export interface SaleMeters extends Spans {
   checkout: Readonly<Record<CheckoutResult, Count>>
   purchase: Readonly<Record<PurchaseResult, Count>>
   settled: Readonly<Record<SettleOutcome, Count>>

@@ -79,10 +79,14 @@ const METRICS_SCHEMA = {
   summary: 'Prometheus metrics',
   description: 'Route latency, Node\'s default metrics and the service\'s own `flashsale_*` metrics. With ' +
     '`METRICS_TOKEN` set it needs `Authorization: Bearer <token>`; with `METRICS_PORT` set it is served on that ' +
-    'port only, and answers 404 here.',
+    'port only, and answers 404 here. Asked for OpenMetrics (`Accept: application/openmetrics-text`), it answers ' +
+    'that format, where the route histogram\'s buckets carry `trace_id` exemplars when tracing is on.',
   security: [{}, { metricsToken: [] }],
   response: {
-    200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
+    200: {
+      description: 'Prometheus text exposition format, or OpenMetrics when asked for it',
+      content: { 'text/plain': { schema: { type: 'string' } }, 'application/openmetrics-text': { schema: { type: 'string' } } },
+    },
     401: errorResponse('unauthorized'),
     404: errorResponse('not_found'),
   },

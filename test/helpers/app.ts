@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import postgres from 'postgres'
 import type { Test } from 'tap'
 import { loadConfig, type Config } from '../../src/config.ts'
@@ -28,12 +28,14 @@ export interface TestApp {
  * Builds the app on its own database (unless the overrides name one) and key prefix, so test
  * files never share state, and tears everything down when the test ends. Sales come only from
  * the operator API unless the overrides say otherwise; background loops are fast so tests poll
- * briefly. `extend` adds what a test needs (a route of its own) before the app is ready.
+ * briefly. `extend` adds what a test needs (a route of its own) before the app is ready;
+ * `options` replaces the server's options (its logger, say).
  */
 export async function buildTestApp (
   t: Test,
   overrides: Partial<Config> = {},
-  extend: (app: FastifyInstance) => void = () => {}
+  extend: (app: FastifyInstance) => void = () => {},
+  options?: (config: Config) => FastifyServerOptions
 ): Promise<TestApp> {
   const databaseUrl = overrides.DATABASE_URL ?? await testDatabaseUrl(t)
   const config = loadConfig({}, {
@@ -48,7 +50,7 @@ export async function buildTestApp (
     SALE_REFRESH_MS: 200,
     ...overrides,
   })
-  const app = await build(config)
+  const app = await build(config, options?.(config))
   extend(app)
   await app.ready()
   const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} })

@@ -171,7 +171,7 @@ t.test('inputs, content types and security are documented', async (t) => {
   t.match(create.requestBody!.content['application/json']!.schema.properties, { items: {}, stock_per_item: {}, starts_at: {} })
   t.same(create.security, [{ operatorToken: [] }])
   t.match(doc.components.securitySchemes.operatorToken, { type: 'http', scheme: 'bearer' })
-  t.same(Object.keys(op('/metrics', 'get').responses[200]!.content!), ['text/plain'])
+  t.same(Object.keys(op('/metrics', 'get').responses[200]!.content!), ['text/plain', 'application/openmetrics-text'])
   t.match(doc.components.securitySchemes.metricsToken, { type: 'http', scheme: 'bearer' })
 })
 

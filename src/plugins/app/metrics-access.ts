@@ -5,6 +5,7 @@ import { once } from 'node:events'
 import { sendError } from '../../schemas/common.ts'
 import { ERRORS, type ErrorCode } from '../../errors.ts'
 import { bearerMatcher, WWW_AUTHENTICATE } from '../../bearer-token.ts'
+import { openMetrics, OPENMETRICS_CONTENT_TYPE, wantsOpenMetrics } from '../../open-metrics.ts'
 
 const envelope = (code: ErrorCode) => JSON.stringify({ error: code, message: ERRORS[code].message })
 
@@ -46,9 +47,11 @@ export default fp(
         }
         // The same registry /metrics serves on the buyer port, read directly.
         const { registry } = fastify.meters
-        registry.metrics().then(
+        const open = wantsOpenMetrics(req.headers.accept)
+        const rendered = open ? openMetrics(registry) : registry.metrics()
+        rendered.then(
           (text) => {
-            res.writeHead(200, { 'content-type': registry.contentType })
+            res.writeHead(200, { 'content-type': open ? OPENMETRICS_CONTENT_TYPE : registry.contentType })
             res.end(text)
           },
           () => {

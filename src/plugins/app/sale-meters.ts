@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks'
 import {
   CHECKOUT_RESULTS, PURCHASE_RESULTS, QUERIES, REDIS_COMMANDS, SETTLE_OUTCOMES, type SaleMeters,
 } from '../../sale/meters.ts'
+import { untraced } from '../../sale/spans.ts'
 import { countersBy, histogramsBy, SECONDS_FAST } from '../external/metrics.ts'
 
 /**
@@ -36,6 +37,7 @@ const idleBy = <K extends string>(values: readonly K[]) => Object.fromEntries(va
 /** Meters that record nothing (METRICS=off), for measuring what the real ones cost. */
 function idleMeters (): SaleMeters {
   return {
+    ...untraced,
     checkout: idleBy(CHECKOUT_RESULTS),
     purchase: idleBy(PURCHASE_RESULTS),
     settled: idleBy(SETTLE_OUTCOMES),
@@ -55,6 +57,7 @@ function recordingMeters (registers: client.Registry[], dbInFlight: { count: num
   const histogram = (name: string, help: string, label: string) =>
     new client.Histogram({ name, help, labelNames: [label], buckets: SECONDS_FAST, registers })
   return {
+    ...untraced,
     checkout: countersBy(counter('flashsale_checkout_attempts_total', 'Checkout attempts by result.', ['result']), CHECKOUT_RESULTS),
     purchase: countersBy(counter('flashsale_purchase_attempts_total', 'Purchase attempts by result.', ['result']), PURCHASE_RESULTS),
     settled: countersBy(counter('flashsale_reservations_settled_total',

@@ -1,7 +1,9 @@
 import fp from 'fastify-plugin'
 import fastifyMetrics from 'fastify-metrics'
 import client from '@platformatic/prom-client'
+import type { RouteHandlerMethod } from 'fastify'
 import { ALWAYS_SERVED } from '../../route-policy.ts'
+import { openMetrics, OPENMETRICS_CONTENT_TYPE, wantsOpenMetrics } from '../../open-metrics.ts'
 
 export const SECONDS_FAST = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 export const SECONDS_SLOW = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -56,6 +58,15 @@ declare module 'fastify' {
 export default fp(
   async function metricsPlugin (fastify) {
     const registry = new client.Registry()
+    // Prometheus asks for OpenMetrics first: there the route histogram carries exemplars.
+    fastify.addHook('onRoute', (route) => {
+      if (route.url !== '/metrics') return
+      const text = route.handler
+      route.handler = async function (request, reply) {
+        if (!wantsOpenMetrics(request.headers.accept)) return text.call(this, request, reply)
+        return reply.type(OPENMETRICS_CONTENT_TYPE).send(await openMetrics(registry))
+      } as RouteHandlerMethod
+    })
     await fastify.register(fastifyMetrics.default ?? fastifyMetrics, {
       // Scraped when the service is busiest: neither rate limited nor shed.
       endpoint: { url: '/metrics', logLevel: 'fatal', exposeHeadRoute: false, config: ALWAYS_SERVED },
