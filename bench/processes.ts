@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { pinned } from './pinning.ts'
 
 export interface Child {
   readonly name: string
@@ -14,15 +15,19 @@ export interface Child {
 /**
  * Runs a TypeScript entry point in its own Node process (Node runs TypeScript as it is), so the server under test
  * never shares an event loop with the load generator. Its output goes to our stderr, prefixed. It
- * listens on a port the kernel picks and says where in a message (`{ listening: url }`).
+ * listens on a port the kernel picks and says where in a message (`{ listening: url }`). With
+ * `cpuList` it runs on those cores only (`taskset -c`).
  */
 export async function startChild (
   name: string,
   entry: string,
   env: Record<string, string>,
-  nodeArgs: string[] = []
+  nodeArgs: string[] = [],
+  cpuList?: string
 ): Promise<Child> {
-  const child = spawn(process.execPath, [...nodeArgs, entry], {
+  // taskset execs node: the child's pid is node's.
+  const [command, ...args] = pinned(cpuList, [process.execPath, ...nodeArgs, entry])
+  const child = spawn(command!, args, {
     env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })

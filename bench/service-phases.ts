@@ -1,7 +1,7 @@
-import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { createSale } from '../kit/operator-client.ts'
 import { between, scrape } from './breakdown.ts'
+import { costMeter } from './cost.ts'
 import { arrivals, hammer, inParallel, listenOverflows, machineCpu, processCpu, type Client } from './load.ts'
 
 export interface PhaseSettings {
@@ -10,6 +10,8 @@ export interface PhaseSettings {
   redisUrl: string
   /** The service's process, for its CPU use. */
   servicePid: number
+  /** The service's database, for its backends' CPU time per request. */
+  databaseUrl: string
   connections: number
   duration: number
   warmup: number
@@ -29,36 +31,14 @@ export async function checkoutPhase (s: PhaseSettings, api: Client, prefix = 'c'
   await createSale(api.send, s.adminToken, { items: s.items, stock_per_item: 1_000, per_user_limit: 1_000_000, reservation_ttl_seconds: 3_600 })
   await hammer(s.url, path(`${prefix}w`, s.items), { connections: s.connections, duration: s.warmup })
   const before = await scrape(api.send)
-  const cpu = await redisCpu(s.redisUrl)
+  const meter = await costMeter(s)
   const machine = machineCpu()
   const service = processCpu(s.servicePid)
   const result = await hammer(s.url, path(prefix, s.items), { connections: s.connections, duration: s.duration })
   const machinePercent = machine()
-  return { ...result, machinePercent, servicePercent: service(), redisCpuUs: await cpu.perRequest(result.requests), breakdown: between(before, await scrape(api.send)) }
-}
-
-/**
- * Redis's CPU time (user + system, every thread) from now until perRequest() is called, per
- * request: what one checkout or purchase costs the Redis core, background work included (the
- * attempt drain, the sweep). 1e6 / it is what one Redis core could serve.
- */
-async function redisCpu (url: string) {
-  const redis = new Redis(url, { lazyConnect: true })
-  const seconds = async () => {
-    const info = await redis.info('cpu')
-    const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN)
-    return field('used_cpu_user') + field('used_cpu_sys')
-  }
-  const start = await seconds()
-  return {
-    async perRequest (requests: number) {
-      try {
-        return round(((await seconds()) - start) * 1e6 / requests, 1)
-      } finally {
-        redis.disconnect()
-      }
-    },
-  }
+  const servicePercent = service()
+  const cost = await meter.perRequest(result.requests)
+  return { ...result, machinePercent, servicePercent, cost, breakdown: between(before, await scrape(api.send)) }
 }
 
 /** Reservations made ahead of a purchase phase, one per distinct buyer. */
@@ -79,14 +59,16 @@ export async function purchasePhase (s: PhaseSettings, api: Client) {
   await hammer(s.url, (i) => `/purchase?code=${codes[Math.min(i, warm - 1)]}`, { connections: s.connections, amount: warm })
   const paid = codes.slice(warm)
   const before = await scrape(api.send)
-  const cpu = await redisCpu(s.redisUrl)
+  const meter = await costMeter(s)
   const machine = machineCpu()
   const service = processCpu(s.servicePid)
   const result = await hammer(s.url, (i) => `/purchase?code=${paid[Math.min(i, paid.length - 1)]}`, {
     connections: s.connections, amount: paid.length,
   })
   const machinePercent = machine()
-  return { ...result, machinePercent, servicePercent: service(), redisCpuUs: await cpu.perRequest(result.requests), breakdown: between(before, await scrape(api.send)) }
+  const servicePercent = service()
+  const cost = await meter.perRequest(result.requests)
+  return { ...result, machinePercent, servicePercent, cost, breakdown: between(before, await scrape(api.send)) }
 }
 
 /**
