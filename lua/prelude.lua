@@ -33,3 +33,59 @@ local function receive(stock, recv, item, tid)
   redis.call('HINCRBY', stock, item, 1)
   return 1
 end
+
+-- A purchase's first step on a live reservation (R or C, whose fields `parse` gave): on to
+-- committing with a lease the sweeper respects, or, when it is too late for a reservation still
+-- reserved, its unit back to stock. Returns what purchase-begin.lua returns.
+local function begin_commit(meta, stock, users, res, due, code, state, item, user, expires, lease)
+  local now = now_ms()
+  local ends = tonumber(redis.call('HGET', meta, 'end') or '0')
+  local late = now >= tonumber(expires) or now >= ends
+  if state == 'R' and late then
+    release(meta, stock, users, res, due, code, item, user, expires, 'expired')
+    return { 'expired', item, user, 1 }
+  end
+  redis.call('HSET', res, code, 'C|' .. item .. '|' .. user .. '|' .. expires)
+  redis.call('ZADD', due, now + lease, code)
+  if state == 'C' and late then return { 'settle', item, user } end
+  return { 'commit', item, user }
+end
+
+-- Finishes a committing reservation: sold with purchase id `pid` (outcome 'sold'), else back to
+-- stock when too late or reserved again. Returns { state_before, state_after }; see
+-- purchase-settle.lua.
+local function settle_commit(meta, stock, users, res, due, code, outcome, pid)
+  local v = redis.call('HGET', res, code)
+  if not v then return { '', '' } end
+  local state, item, user, expires = parse(v)
+  local base = item .. '|' .. user .. '|' .. expires
+
+  if state == 'S' then return { 'S', 'S' } end
+
+  if outcome == 'sold' then
+    if state == 'X' then
+      -- The unit went back to stock while the commit was in flight: take it again.
+      redis.call('HINCRBY', stock, item, -1)
+      redis.call('HINCRBY', users, user, 1)
+    else
+      redis.call('HINCRBY', meta, 'reserved', -1)
+    end
+    redis.call('HINCRBY', meta, 'sold', 1)
+    redis.call('HSET', res, code, 'S|' .. base .. '|' .. pid)
+    redis.call('ZREM', due, code)
+    return { state, 'S' }
+  end
+
+  if state == 'X' then return { 'X', 'X' } end
+
+  local now = now_ms()
+  local ends = tonumber(redis.call('HGET', meta, 'end') or '0')
+  if now >= tonumber(expires) or now >= ends then
+    release(meta, stock, users, res, due, code, item, user, expires, 'expired')
+    return { state, 'X' }
+  end
+
+  redis.call('HSET', res, code, 'R|' .. base)
+  redis.call('ZADD', due, tonumber(expires), code)
+  return { state, 'R' }
+end

@@ -18,16 +18,4 @@ local state, item, user, expires, pid = parse(v)
 if state == 'S' then return { 'sold', item, user, pid } end
 if state == 'X' then return { 'expired', item, user } end
 
-local now = now_ms()
-local ends = tonumber(redis.call('HGET', KEYS[1], 'end') or '0')
-local late = now >= tonumber(expires) or now >= ends
-
-if state == 'R' and late then
-  release(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], code, item, user, expires, 'expired')
-  return { 'expired', item, user, 1 }
-end
-
-redis.call('HSET', KEYS[4], code, 'C|' .. item .. '|' .. user .. '|' .. expires)
-redis.call('ZADD', KEYS[5], now + lease, code)
-if state == 'C' and late then return { 'settle', item, user } end
-return { 'commit', item, user }
+return begin_commit(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], code, state, item, user, expires, lease)

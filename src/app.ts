@@ -11,6 +11,7 @@ import saleMetersPlugin from './plugins/app/sale-meters.ts'
 import redisPlugin from './plugins/external/redis.ts'
 import postgresPlugin from './plugins/external/postgres.ts'
 import redlockPlugin from './plugins/external/redlock.ts'
+import locksPlugin from './plugins/app/locks.ts'
 import salePlugin from './plugins/app/sale.ts'
 import healthPlugin from './plugins/app/health.ts'
 import loadSheddingPlugin from './plugins/external/load-shedding.ts'
@@ -53,6 +54,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
   await fastify.register(redisPlugin)
   await fastify.register(postgresPlugin)
   await fastify.register(redlockPlugin)
+  await fastify.register(locksPlugin)
   if (traced) await fastify.register(traced.stepTracing(tracing))
   await fastify.register(salePlugin)
   await fastify.register(healthPlugin)

@@ -1,10 +1,11 @@
-import { LockBusyError } from './locks.ts'
+import { LockBusyError, withScriptLock, type LockLease } from './locks.ts'
 import { purchaseByCode } from '../repositories/purchases.ts'
 import { CommitBatch } from './commit-batch.ts'
 import { UnavailableError } from '../errors.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'
 import type { SaleContext } from './context.ts'
 import { lockResource, saleIdOfCode, shardOfCode, type SaleKeys } from './keys.ts'
+import type { Begun, ReservationState, Settled } from './scripts.ts'
 
 export type PurchaseOutcome =
   | { result: 'success' | 'replay'; purchaseId: string; saleId: number; itemId: number; userId: string }
@@ -31,6 +32,17 @@ interface InFlight {
 function joinable (entry: InFlight | undefined): InFlight | undefined {
   if (entry === undefined || entry.state === 'failed') return undefined
   return entry.state === 'answered' || entry.waiting() ? entry : undefined
+}
+
+/** A reservation's begin, and how to settle it when the purchase is decided. */
+interface Commit {
+  code: string
+  sale: Sale
+  begun: Begun
+  lease: LockLease
+  waiting: () => boolean
+  answer: (outcome: PurchaseOutcome) => void
+  settle: (purchaseId: string | null) => Promise<ReservationState>
 }
 
 /** Batches of purchases committing at once; more would only queue for the pool's connections. */
@@ -92,23 +104,64 @@ export class Purchases {
    * (still under the lock) off the response path.
    */
   private decide (code: string, waiting: () => boolean): { answer: Promise<PurchaseOutcome>; done: Promise<unknown> } {
-    const { locks, config } = this.ctx
     const { promise: answer, resolve, reject } = Promise.withResolvers<PurchaseOutcome>()
     const done = (async () => {
       const saleId = saleIdOfCode(code)
       const sale = await this.catalog.find(saleId)
       // Redis forgets a sale some time after it ends; Postgres remembers its purchases. A code
       // naming a shard the sale does not have was never a reservation.
-      if (!sale || !keysOf(sale, code)) return resolve(await this.fromPostgres(code))
-      // The lock comes first: the script under it answers every state in the same round trip.
-      await locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), async (signal) => {
-        resolve(await this.commit(code, sale, signal, waiting, resolve))
-      })
+      const keys = sale && keysOf(sale, code)
+      if (!sale || !keys) return resolve(await this.fromPostgres(code))
+      const resource = lockResource(this.ctx.config.REDIS_KEY_PREFIX, saleId, code)
+      const step = { code, sale, waiting, answer: resolve }
+      resolve(this.ctx.locks.settings.colocated
+        ? await this.underScriptLock(step, keys, resource)
+        : await this.underRedlock(step, keys, resource))
     })().catch((err) => {
       if (err instanceof LockBusyError) resolve({ result: 'lock_busy' })
       else reject(err)
     })
     return { answer, done }
+  }
+
+  /**
+   * Quorum mode, or locks in a cluster: Redlock first, then the script under it answers every
+   * state in the same round trip; the lock is released after the settle.
+   */
+  private underRedlock (step: Pick<Commit, 'code' | 'sale' | 'waiting' | 'answer'>, keys: SaleKeys, resource: string) {
+    const { locks, scripts, meters, config } = this.ctx
+    return locks.withLock('purchase', resource, async (lease) => {
+      if (!step.waiting()) throw new UnavailableError('deadline')
+      const begun = await meters.redis('purchase_begin', () => scripts.purchaseBegin(keys, step.code, config.COMMIT_LEASE_MS))
+      return this.commit({ ...step, begun, lease, settle: (purchaseId) => this.settle(keys, step.code, purchaseId) })
+    })
+  }
+
+  /**
+   * The lock on the data's own Redis: the begin script takes it (only when the reservation is
+   * live: a code sold or gone is answered without it) and the settle script releases it, two
+   * round trips where Redlock takes four.
+   */
+  private underScriptLock (step: Pick<Commit, 'code' | 'sale' | 'waiting' | 'answer'>, keys: SaleKeys, resource: string) {
+    const { locks, scripts, meters, config } = this.ctx
+    const noLease: LockLease = { held: () => false }
+    return withScriptLock(locks, 'purchase', resource, {
+      attempt: (lock) => {
+        if (!step.waiting()) throw new UnavailableError('deadline')
+        return meters.redis('purchase_begin', () => scripts.purchaseLockBegin(keys, step.code, config.COMMIT_LEASE_MS, lock))
+      },
+      busy: (begun) => begun[0] === 'busy',
+      holds: (begun) => begun[0] === 'commit' || begun[0] === 'settle',
+      release: (lock) => scripts.lockRelease(lock),
+    }, (begun, { lease, lock, released }) => this.commit({
+      ...step,
+      begun,
+      lease,
+      settle: async (purchaseId) => {
+        released()
+        return this.counted(await meters.redis('purchase_settle', () => scripts.purchaseSettleRelease(keys, step.code, purchaseId, lock)))
+      },
+    }), (begun) => this.commit({ ...step, begun, lease: noLease, settle: () => Promise.reject(new Error('nothing to settle')) }))
   }
 
   private async fromPostgres (code: string): Promise<PurchaseOutcome> {
@@ -118,54 +171,53 @@ export class Purchases {
     return { result: 'replay', purchaseId: row.id, saleId: row.sale_id, itemId: row.item_id, userId: row.user_id }
   }
 
-  private async commit (
-    code: string, sale: Sale, signal: AbortSignal, waiting: () => boolean, answer: (outcome: PurchaseOutcome) => void
-  ): Promise<PurchaseOutcome> {
-    const { scripts, meters, sql, config } = this.ctx
-    if (!waiting()) throw new UnavailableError('deadline')
+  private async commit (c: Commit): Promise<PurchaseOutcome> {
+    const { meters, sql } = this.ctx
+    const { code, sale, begun, waiting } = c
     const saleId = sale.id
-    const [status, item, user, arg] = await meters.redis('purchase_begin', () =>
-      scripts.purchaseBegin(keysOf(sale, code)!, code, config.COMMIT_LEASE_MS))
-    const itemId = Number(item)
-    switch (status) {
+    switch (begun[0]) {
       case 'not_found':
         return this.fromPostgres(code)
+      case 'busy':
+        throw new LockBusyError()
       case 'sold':
-        return { result: 'replay', purchaseId: arg!, saleId, itemId, userId: user! }
+        return { result: 'replay', purchaseId: begun[3], saleId, itemId: Number(begun[1]), userId: begun[2] }
       case 'expired':
-        if (arg) meters.expired.inc()
+        if (begun[3]) meters.expired.inc()
         return { result: 'code_expired' }
     }
+    const [status, item, userId] = begun
+    const itemId = Number(item)
 
     // The reservation is committing: the sweeper leaves it alone for the lease. Past this
     // point a failure leaves it committing, and it is settled against Postgres later.
-    if (signal.aborted) throw new UnavailableError('redlock', { cause: signal.reason })
+    if (!c.lease.held()) throw new UnavailableError('redlock', { cause: new Error('the lock may have expired before the commit') })
     if (!waiting()) {
       // Its buyer has been answered 503: settle the reservation by what Postgres holds (nothing,
       // unless a committer before this one got there), so that it is theirs to buy again.
       const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
-      await this.settle(code, sale, row?.id ?? null)
+      await c.settle(row?.id ?? null)
       throw new UnavailableError('deadline')
     }
     let purchaseId: string
     let result: 'success' | 'replay' = 'success'
     if (status === 'commit') {
-      const row = await this.batch.insert({ code, saleId, itemId, userId: user! })
+      const row = await this.batch.insert({ code, saleId, itemId, userId })
       purchaseId = row.id
       if (!row.inserted) result = 'replay'
     } else {
       const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
       if (!row) {
-        await this.settle(code, sale, null)
+        await c.settle(null)
         return { result: 'code_expired' }
       }
       purchaseId = row.id
       result = 'replay'
     }
-    const outcome: PurchaseOutcome = { result, purchaseId, saleId, itemId, userId: user! }
-    answer(outcome)
+    const outcome: PurchaseOutcome = { result, purchaseId, saleId, itemId, userId }
+    c.answer(outcome)
     // Should this fail, the reservation stays committing, and the sweeper settles it by the row.
-    await this.settle(code, sale, purchaseId).catch((err) => {
+    await c.settle(purchaseId).catch((err) => {
       this.ctx.log.warn({ err, code }, 'purchase committed, Redis not told yet: the sweeper will settle it')
     })
     return outcome
@@ -178,12 +230,13 @@ export class Purchases {
    */
   async settleStuck (sale: Sale, code: string): Promise<boolean> {
     const { locks, meters, sql, config } = this.ctx
+    const keys = keysOf(sale, code)!
     try {
-      await locks.withLock('settle', lockResource(config.REDIS_KEY_PREFIX, sale.id, code), async (signal) => {
+      await locks.withLock('settle', lockResource(config.REDIS_KEY_PREFIX, sale.id, code), async (lease) => {
         const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
-        if (signal.aborted) throw new UnavailableError('redlock', { cause: signal.reason })
-        const after = await this.settle(code, sale, row?.id ?? null)
-        meters.settled[after === 'S' ? 'sold' : after === 'X' ? 'returned' : 'reserved'].inc()
+        if (!lease.held()) throw new UnavailableError('redlock', { cause: new Error('the lock was lost') })
+        const after = await this.settle(keys, code, row?.id ?? null)
+        meters.settled[after === 'sold' ? 'sold' : after === 'returned' ? 'returned' : 'reserved'].inc()
       })
       return true
     } catch (err) {
@@ -192,11 +245,14 @@ export class Purchases {
     }
   }
 
-  private async settle (code: string, sale: Sale, purchaseId: string | null): Promise<string> {
+  private async settle (keys: SaleKeys, code: string, purchaseId: string | null): Promise<ReservationState> {
     const { scripts, meters } = this.ctx
-    const [before, after] = await meters.redis('purchase_settle', () =>
-      scripts.purchaseSettle(keysOf(sale, code)!, code, purchaseId))
-    if (after === 'X' && before !== 'X') meters.expired.inc()
+    return this.counted(await meters.redis('purchase_settle', () => scripts.purchaseSettle(keys, code, purchaseId)))
+  }
+
+  /** A settle's state after, its unit counted as expired when the settle returned it to stock. */
+  private counted ({ before, after }: Settled): ReservationState {
+    if (after === 'returned' && before !== 'returned') this.ctx.meters.expired.inc()
     return after
   }
 }

@@ -54,7 +54,7 @@ export class Reservations {
     let reply: [string, number]
     try {
       reply = await meters.redis('checkout', () =>
-        scripts.checkout(keys, ip, userId, itemId, code, this.limits, shards > 1 ? 'first' : ''))
+        scripts.checkout(keys, { ip, user: userId, item: itemId, code, limits: this.limits, step: shards > 1 ? 'first' : '' }))
       if (reply[0] === 'elsewhere') reply = await this.fromElsewhere(sale, home, itemId, userId, ip, code)
       if (!waiting()) throw new UnavailableError('deadline')
     } catch (err) {
@@ -86,7 +86,7 @@ export class Reservations {
       }
     }
     const reply = await meters.redis('checkout', () =>
-      scripts.checkout(sale.shards[home]!, ip, user, item, code, this.limits, 'final', from ? code : ''))
+      scripts.checkout(sale.shards[home]!, { ip, user, item, code, limits: this.limits, step: 'final', transfer: from ? code : '' }))
     // Received: the journal entry can go. Should this fail, the sweeper gives it again (a no-op).
     if (from) void meters.redis('transfer_done', () => redis.hdel(from.xfer, code)).catch(() => {})
     return reply

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { RedisClient } from './context.ts'
+import type { RedisClient } from './redis-client.ts'
 import { ROOT } from '../paths.ts'
 import { UnavailableError } from '../errors.ts'
 import { ATTEMPT_GROUP, rateKeys, type SaleKeys } from './keys.ts'
+import type { ScriptLock } from './locks.ts'
 
 const read = (file: string) => readFileSync(join(ROOT, 'lua', file), 'utf8')
 const PRELUDE = read('prelude.lua')
@@ -27,6 +28,9 @@ const SCRIPTS = {
   stockGive: script('stock-give.lua'),
   purchaseBegin: script('purchase-begin.lua'),
   purchaseSettle: script('purchase-settle.lua'),
+  purchaseLockBegin: script('purchase-lock-begin.lua'),
+  purchaseSettleRelease: script('purchase-settle-release.lua'),
+  lockRelease: script('lock-release.lua'),
   sweep: script('sweep.lua'),
   saleSync: script('sale-sync.lua'),
   saleLoad: script('sale-load.lua'),
@@ -75,15 +79,59 @@ export interface ShardLoad {
 /** The step of a checkout of a sale over several shards (see lua/checkout.lua). */
 export type CheckoutStep = '' | 'first' | 'final'
 
+/** One checkout's decision, as lua/checkout.lua takes it. */
+export interface CheckoutCall {
+  ip: string
+  user: string
+  item: number
+  code: string
+  limits: CheckoutLimits
+  step?: CheckoutStep
+  /** With step 'final': the transfer id of a unit another shard took for this buyer. */
+  transfer?: string
+}
+
+/**
+ * A reservation's state as the scripts keep it (one letter in Redis, see lua/prelude.lua):
+ * reserved, committing (a purchase is being inserted), sold, or returned to stock; none for a
+ * code Redis does not know.
+ */
+export type ReservationState = 'reserved' | 'committing' | 'sold' | 'returned' | 'none'
+const STATES: Readonly<Record<string, ReservationState>> = { R: 'reserved', C: 'committing', S: 'sold', X: 'returned', '': 'none' }
+const stateOf = (letter: string): ReservationState => {
+  const state = STATES[letter]
+  if (state === undefined) throw new Error(`unknown reservation state from Redis: ${JSON.stringify(letter)}`)
+  return state
+}
+
+/** A settle's effect: the reservation's state before and after it (lua/purchase-settle.lua). */
+export interface Settled {
+  before: ReservationState
+  after: ReservationState
+}
+
+/** What a purchase's first step found (lua/purchase-begin.lua); `busy` only when it also takes the lock. */
+export type Begun =
+  | ['not_found']
+  | ['sold', item: string, user: string, purchaseId: string]
+  | ['expired', item: string, user: string, returnedNow?: number]
+  | ['commit' | 'settle', item: string, user: string]
+  | ['busy']
+
 /** The Lua scripts of a sale, each taking the sale's keys; see the header of each in lua/. */
 export interface SaleScripts {
-  checkout(keys: SaleKeys, ip: string, user: string, item: number, code: string, limits: CheckoutLimits,
-    step?: CheckoutStep, transfer?: string): Promise<[string, number]>
+  checkout(keys: SaleKeys, call: CheckoutCall): Promise<[string, number]>
   checkoutCancel(keys: SaleKeys, code: string): Promise<number>
   stockTake(keys: SaleKeys, item: number, transfer: string, to: number): Promise<number>
   stockGive(keys: SaleKeys, item: number, transfer: string): Promise<number>
-  purchaseBegin(keys: SaleKeys, code: string, leaseMs: number): Promise<string[]>
-  purchaseSettle(keys: SaleKeys, code: string, purchaseId: string | null): Promise<[string, string]>
+  purchaseBegin(keys: SaleKeys, code: string, leaseMs: number): Promise<Begun>
+  purchaseSettle(keys: SaleKeys, code: string, purchaseId: string | null): Promise<Settled>
+  /** purchaseBegin under a lock it takes in the same script, on a Redis that holds both. */
+  purchaseLockBegin(keys: SaleKeys, code: string, leaseMs: number, lock: ScriptLock): Promise<Begun>
+  /** purchaseSettle, then the lock released if it still holds its value. */
+  purchaseSettleRelease(keys: SaleKeys, code: string, purchaseId: string | null, lock: ScriptLock): Promise<Settled>
+  /** Releases a lock purchaseLockBegin took, if it still holds its value: 1 when released. */
+  lockRelease(lock: ScriptLock): Promise<number>
   sweep(keys: SaleKeys, limit: number, leaseMs: number): Promise<[number, number, ...string[]]>
   saleSync(keys: SaleKeys, window: SaleWindow): Promise<number>
   saleLoad(keys: SaleKeys, window: SaleWindow, items: number, stockPerItem: number, load: ShardLoad): Promise<number>
@@ -97,11 +145,11 @@ const windowArgs = (w: SaleWindow): Arg[] => [w.startsAt, w.endsAt, w.perUserLim
  */
 export function saleScripts (redis: RedisClient, durability: Durability = { replicas: 0, timeoutMs: 0 }): SaleScripts {
   for (const [name, definition] of Object.entries(SCRIPTS)) redis.defineCommand(name, definition)
-  const r = redis as unknown as Commands
+  const commands = redis as unknown as Commands
   // With replicas to wait for, a reservation (or a purchase's committing state) is answered only
   // once they have it: WAIT goes in the same pipeline, so it reaches the master that ran the script.
-  const durable = <T>(name: 'checkout' | 'purchaseBegin', args: Arg[]): Promise<T> => {
-    if (durability.replicas === 0) return r[name](...args) as Promise<T>
+  const durable = <T>(name: 'checkout' | 'purchaseBegin' | 'purchaseLockBegin', args: Arg[]): Promise<T> => {
+    if (durability.replicas === 0) return commands[name](...args) as Promise<T>
     const pipeline = redis.pipeline() as unknown as Commands & { wait(n: number, ms: number): unknown, exec(): Promise<[Error | null, unknown][]> }
     pipeline[name](...args)
     pipeline.wait(durability.replicas, durability.timeoutMs)
@@ -112,22 +160,33 @@ export function saleScripts (redis: RedisClient, durability: Durability = { repl
       return reply as T
     })
   }
+  const settled = (reply: unknown): Settled => {
+    const [before, after] = reply as [string, string]
+    return { before: stateOf(before), after: stateOf(after) }
+  }
+  const outcome = (purchaseId: string | null) => [purchaseId === null ? 'unsold' : 'sold', purchaseId ?? '']
   return {
-    checkout: (k, ip, user, item, code, l, step = '', transfer = '') => durable<[string, number]>('checkout', [k.meta, k.stock, k.users,
-      k.res, k.due, k.log, ...rateKeys(k, ip, user), k.recv, String(item), user, code, l.ipMax, l.userMax, l.windowMs, step, transfer]),
-    checkoutCancel: (k, code) => r.checkoutCancel(...k.state, code) as Promise<number>,
-    stockTake: (k, item, transfer, to) => r.stockTake(k.stock, k.xfer, String(item), transfer, to) as Promise<number>,
-    stockGive: (k, item, transfer) => r.stockGive(k.stock, k.recv, String(item), transfer) as Promise<number>,
-    purchaseBegin: (k, code, leaseMs) => durable<string[]>('purchaseBegin', [...k.state, code, leaseMs]),
-    purchaseSettle: (k, code, purchaseId) =>
-      r.purchaseSettle(...k.state, code, purchaseId === null ? 'unsold' : 'sold', purchaseId ?? '') as Promise<[string, string]>,
-    sweep: (k, limit, leaseMs) => r.sweep(...k.state, limit, leaseMs) as Promise<[number, number, ...string[]]>,
-    saleSync: (k, w) => r.saleSync(...k.state, k.xfer, k.recv, ...windowArgs(w)) as Promise<number>,
-    saleLoad (k, w, items, stockPerItem, load) {
-      const args: Arg[] = [...windowArgs(w), items, stockPerItem, ATTEMPT_GROUP, load.shard, load.shards, load.mode, load.byItem.length]
+    checkout: (keys, { ip, user, item, code, limits, step = '', transfer = '' }) => durable<[string, number]>('checkout', [
+      keys.meta, keys.stock, keys.users, keys.res, keys.due, keys.log, ...rateKeys(keys, ip, user), keys.recv,
+      String(item), user, code, limits.ipMax, limits.userMax, limits.windowMs, step, transfer,
+    ]),
+    checkoutCancel: (keys, code) => commands.checkoutCancel(...keys.state, code) as Promise<number>,
+    stockTake: (keys, item, transfer, to) => commands.stockTake(keys.stock, keys.xfer, String(item), transfer, to) as Promise<number>,
+    stockGive: (keys, item, transfer) => commands.stockGive(keys.stock, keys.recv, String(item), transfer) as Promise<number>,
+    purchaseBegin: (keys, code, leaseMs) => durable<Begun>('purchaseBegin', [...keys.state, code, leaseMs]),
+    purchaseSettle: (keys, code, purchaseId) => commands.purchaseSettle(...keys.state, code, ...outcome(purchaseId)).then(settled),
+    purchaseLockBegin: (keys, code, leaseMs, lock) =>
+      durable<Begun>('purchaseLockBegin', [...keys.state, lock.key, code, leaseMs, lock.value, lock.ttlMs]),
+    purchaseSettleRelease: (keys, code, purchaseId, lock) =>
+      commands.purchaseSettleRelease(...keys.state, lock.key, code, ...outcome(purchaseId), lock.value).then(settled),
+    lockRelease: (lock) => commands.lockRelease(lock.key, lock.value) as Promise<number>,
+    sweep: (keys, limit, leaseMs) => commands.sweep(...keys.state, limit, leaseMs) as Promise<[number, number, ...string[]]>,
+    saleSync: (keys, window) => commands.saleSync(...keys.state, keys.xfer, keys.recv, ...windowArgs(window)) as Promise<number>,
+    saleLoad (keys, window, items, stockPerItem, load) {
+      const args: Arg[] = [...windowArgs(window), items, stockPerItem, ATTEMPT_GROUP, load.shard, load.shards, load.mode, load.byItem.length]
       for (const s of load.byItem) args.push(s.item_id, s.n)
       for (const s of load.byUser) args.push(s.user_id, s.n)
-      return r.saleLoad(...k.state, k.log, k.xfer, k.recv, ...args) as Promise<number>
+      return commands.saleLoad(...keys.state, keys.log, keys.xfer, keys.recv, ...args) as Promise<number>
     },
   }
 }

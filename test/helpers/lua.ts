@@ -56,5 +56,5 @@ export async function luaFixture (t: Test): Promise<LuaFixture> {
 }
 
 export function checkout (f: LuaFixture, item: number, user: string, code: string, limits = { ip: 0, user: 0, windowMs: 1_000 }) {
-  return f.scripts.checkout(f.keys, '127.0.0.1', user, item, code, { ipMax: limits.ip, userMax: limits.user, windowMs: limits.windowMs })
+  return f.scripts.checkout(f.keys, { ip: '127.0.0.1', user, item, code, limits: { ipMax: limits.ip, userMax: limits.user, windowMs: limits.windowMs } })
 }

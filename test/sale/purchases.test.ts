@@ -1,7 +1,9 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { Redis } from 'ioredis'
 import { saleScripts } from '../../src/sale/scripts.ts'
+import { lockResource } from '../../src/sale/keys.ts'
 
 async function reserve (app: Awaited<ReturnType<typeof buildTestApp>>['app'], user: string, item: number) {
   return (await app.inject({ method: 'POST', url: `/checkout?user_id=${user}&id=${item}` })).json() as { code: string; sale_id: number }
@@ -91,4 +93,36 @@ t.test('a retry does not join a purchase whose buyer was answered at the deadlin
   // A submit of an answered purchase still joins it: the same purchase, answered again.
   const again = await Promise.all([purchases.purchase(code, () => true), purchases.purchase(code, () => true)])
   t.same(again.map((o) => o.result), ['replay', 'replay'])
+})
+
+t.test('with its lock on the data\'s own Redis, a purchase takes two round trips that name its code, not four', async (t) => {
+  const { app, config, createSale } = await buildTestApp(t)
+  if (!app.locks.settings.colocated) return t.skip('the locks live apart from the sale\'s keys (a cluster, or lock nodes of their own)')
+  const saleId = await createSale({ items: 2, stock_per_item: 1 })
+  const { code } = await reserve(app, 'rt', 1)
+
+  const watcher = new Redis(config.REDIS_URL)
+  const monitor = await watcher.monitor()
+  t.teardown(() => {
+    monitor.disconnect()
+    watcher.disconnect()
+  })
+  const calls: string[][] = []
+  const mark = `${config.REDIS_KEY_PREFIX}:mark`
+  let marked = false
+  // Script calls from a client that name the code (the lock's key names it too); not the
+  // commands each script runs inside Redis.
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (source !== 'lua' && /^eval/i.test(args[0] ?? '') && args.some((a) => a.includes(code))) calls.push(args)
+    if (args[1] === mark) marked = true
+  })
+  const bought = await app.inject({ method: 'POST', url: `/purchase?code=${code}` })
+  t.equal(bought.statusCode, 200)
+  await eventually('the purchase settled in Redis', async () =>
+    (await app.redis.hget(app.sale.catalog.get(saleId)!.shards[0]!.res, code))?.startsWith('S|'))
+  // Redis runs commands in order: once the monitor sees a later one, it has seen the purchase's.
+  await app.redis.get(mark)
+  await eventually('the monitor caught up', async () => marked)
+  t.equal(calls.length, 2, 'one script takes the lock and begins, one settles and releases')
+  t.equal(await app.redis.exists(lockResource(config.REDIS_KEY_PREFIX, saleId, code)), 0, 'the lock is released')
 })

@@ -154,5 +154,5 @@ export default fp(
       ctx.log.info({ persisted: left }, 'attempt log drained at close')
     })
   },
-  { name: 'sale', dependencies: ['config', 'metrics', 'sale-meters', 'redis', 'postgres', 'redlock'], fastify: '5.x' }
+  { name: 'sale', dependencies: ['config', 'metrics', 'sale-meters', 'redis', 'postgres', 'locks'], fastify: '5.x' }
 )

@@ -130,13 +130,13 @@ export function stepTracing (tracing: Tracing) {
       if (!recorded()) return withLock(type, resource, routine)
       const span = start(`lock ${type}`, { 'flashsale.lock.type': type })
       const asked = performance.now()
-      return within(span, () => withLock(type, resource, (signal) => {
+      return within(span, () => withLock(type, resource, (lease) => {
         span.addEvent('lock acquired')
         span.setAttribute('flashsale.lock.wait_ms', performance.now() - asked)
-        return routine(signal)
+        return routine(lease)
       }))
     }
 
     exemplify(fastify.meters.registry, 'http_request_duration_seconds', tracing)
-  }, { name: 'step-tracing', dependencies: ['metrics', 'sale-meters', 'redlock'], fastify: '5.x' })
+  }, { name: 'step-tracing', dependencies: ['metrics', 'sale-meters', 'locks'], fastify: '5.x' })
 }
