@@ -5,6 +5,7 @@ import { cpus } from 'node:os'
 import { Pool } from 'undici'
 import { setTimeout as delay } from 'node:timers/promises'
 import { answerBody, type Send } from '../kit/operator-client.ts'
+import { processSeconds } from './cost.ts'
 
 export interface Throughput {
   rps: number
@@ -171,17 +172,7 @@ export function machineCpu (): () => number {
 
 /** CPU use of process `pid` (user + system) from now until the returned function is called, in % of one core. */
 export function processCpu (pid: number): () => number {
-  const ticks = () => {
-    try {
-      // Fields after the command (which may hold spaces): utime and stime are the 12th and 13th.
-      const after = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-      return Number(after[11]) + Number(after[12])
-    } catch {
-      return NaN
-    }
-  }
-  const start = ticks()
+  const start = processSeconds(pid)
   const startedAt = performance.now()
-  // Linux reports these in clock ticks of 1/100 s (USER_HZ).
-  return () => Math.round(((ticks() - start) / 100) / ((performance.now() - startedAt) / 1000) * 100)
+  return () => Math.round(((processSeconds(pid) - start) / ((performance.now() - startedAt) / 1000)) * 100)
 }

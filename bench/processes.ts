@@ -89,7 +89,8 @@ export function onInterrupt (fn: () => Promise<unknown>): () => void {
 
 async function interrupted (signal: NodeJS.Signals) {
   process.stderr.write(`bench: ${signal}, cleaning up\n`)
-  await Promise.allSettled([...cleanups].map((fn) => fn()))
+  // Last registered first: what a phase started goes before the servers it used.
+  for (const fn of [...cleanups].reverse()) await fn().catch(() => {})
   process.exit(130)
 }
 
