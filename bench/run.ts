@@ -200,7 +200,10 @@ async function servicePhases (bench: Bench) {
       if (burst) log(`burst of new connections at ${s.burst.rate}/s: p99 ${burst.p99_ms} ms, listen overflows ${burst.listenOverflows}`)
       const sellout = runs('sellout') ? await selloutPhase(s, api, dbUrl) : undefined
       rss.sellout = phasePeak()
-      if (sellout) log(`sell-out of ${s.items} in ${sellout.seconds} s; ${sellout.rows} rows at the last answer; oversold ${sellout.oversold}`)
+      if (sellout) {
+        log(`sell-out of ${s.items} in ${sellout.seconds} s; ${sellout.rows} rows at the last answer; oversold ${sellout.oversold}; ` +
+          `failed: ${JSON.stringify(sellout.failed)}`)
+      }
       log(`service RSS peak by phase (MB): ${Object.entries(rss).map(([phase, mb]) => `${phase} ${mb}`).join(', ')}`)
       return { checkout, purchase, open, doubleSubmit, burst, sellout, rss }
     } finally {
@@ -274,6 +277,7 @@ function throughputLine (m: Measured, quiet: Throughput | undefined, floors?: Fl
     sellout_seconds: sellout?.seconds,
     sellout_rows_at_last_answer: sellout?.rows,
     sellout_failures: sellout?.failures,
+    sellout_failed: sellout?.failed,
     sellout_after_status: sellout?.afterStatus,
     oversold: sellout?.oversold,
   }

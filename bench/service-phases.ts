@@ -124,21 +124,25 @@ export async function burstPhase (s: PhaseSettings) {
 export async function selloutPhase (s: PhaseSettings, api: Client, databaseUrl: string) {
   const saleId = await createSale(api.send, s.adminToken, { items: s.items, stock_per_item: 1, per_user_limit: 10 })
   let failures = 0
+  // What each failure was answered, e.g. `purchase 503 unavailable`.
+  const failed: Record<string, number> = {}
+  const fail = (step: string, res: { status: number; body: any }) => {
+    failures++
+    const what = `${step} ${res.status} ${res.body?.error ?? ''}`.trim()
+    failed[what] = (failed[what] ?? 0) + 1
+  }
   const started = performance.now()
   await inParallel(s.items, s.selloutConnections, async (i) => {
     const reserved = await api.post(`/checkout?user_id=s${i}&id=${i + 1}`)
-    if (reserved.status !== 200) {
-      failures++
-      return
-    }
+    if (reserved.status !== 200) return fail('checkout', reserved)
     const bought = await api.post(`/purchase?code=${reserved.body.code}`)
-    if (bought.status !== 200) failures++
+    if (bought.status !== 200) fail('purchase', bought)
   })
   const seconds = round((performance.now() - started) / 1000, 3)
   // Read the instant the last purchase was answered: every row must be there already.
   const { rows, oversold } = await purchasesInPostgres(databaseUrl, saleId)
   const after = await api.post('/checkout?user_id=late&id=1')
-  return { saleId, seconds, failures, rows, oversold, afterStatus: `${after.status} ${after.body.error ?? ''}`.trim() }
+  return { saleId, seconds, failures, failed, rows, oversold, afterStatus: `${after.status} ${after.body.error ?? ''}`.trim() }
 }
 
 /** Purchase rows of a sale, and units sold beyond an item's stock, from the tables themselves. */
