@@ -117,7 +117,9 @@ t.test('a source that keeps failing does not hold back the others', async (t) =>
   await app.inject({ method: 'POST', url: '/checkout?user_id=late&id=1' })
   await app.inject({ method: 'POST', url: '/checkout?user_id=bad!&id=1' })
   await t.rejects(app.sale.attempts.drain(), /WRONGTYPE/, 'the failure is reported')
-  const rows = await sql<{ user_id: string; sale_id: string }[]>`SELECT user_id, sale_id FROM checkout_attempts ORDER BY user_id`
+  // The first sale's attempt may have been drained before its stream broke: only the others count.
+  const rows = await sql<{ user_id: string; sale_id: string }[]>`
+    SELECT user_id, sale_id FROM checkout_attempts WHERE user_id <> 'early' ORDER BY user_id`
   t.same(rows.map((r) => [r.user_id, Number(r.sale_id)]), [['bad!', second], ['late', second]],
     'the buffer and the healthy stream drained')
 })
