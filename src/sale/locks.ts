@@ -201,7 +201,13 @@ export async function withScriptLock<A, T> (
   let tried: number
   for (let retries = 0; ; retries++) {
     tried = Date.now()
-    answer = await take.attempt(lock)
+    try {
+      answer = await take.attempt(lock)
+    } catch (err) {
+      // Redis failed (the deadline passing is no failure of the lock's).
+      if (!(err instanceof UnavailableError && err.dependency === 'deadline')) meters.acquire[type].error.inc()
+      throw err
+    }
     if (!take.busy(answer) || retries >= settings.retryCount) break
     await delay(settings.retryDelayMs + Math.floor((Math.random() - 0.5) * settings.retryDelayMs))
   }
