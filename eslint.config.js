@@ -60,19 +60,6 @@ export default [
     rules: { 'max-lines-per-function': ['error', { max: 60 }] },
   },
   {
-    // Until the lock's body moves into the domain, the Redlock plugin still imports it (and is long).
-    files: ['src/plugins/external/redlock.ts'],
-    rules: {
-      'import-x/no-restricted-paths': restrictedPaths(ZONES.filter((z) => z.target !== './src/plugins/external')),
-      'max-lines-per-function': 'off',
-    },
-  },
-  {
-    // Until its main is split into phases.
-    files: ['bench/run.ts'],
-    rules: { 'max-lines-per-function': 'off' },
-  },
-  {
     // prom-client metrics register themselves with their registry when constructed.
     files: ['src/plugins/**/*.ts'],
     rules: { 'no-new': 'off' },
