@@ -62,6 +62,9 @@ export interface Locks {
    * lock nodes answers.
    */
   withLock<T>(type: LockType, resource: string, routine: (lease: LockLease) => Promise<T>): Promise<T>
+  /** A lock a script takes on the data's own Redis (settings.colocated): see withScriptLock. */
+  withScriptLock<A, T>(type: LockType, resource: string, take: ScriptLockTake<A>, routine: ScriptLockRoutine<A, T>,
+    unlocked: (answer: A) => Promise<T>): Promise<T>
 }
 
 /** Locks whose expiry alone bounds them: nothing extends them. */
@@ -164,7 +167,13 @@ export function redlockLocks (redlock: Redlock, settings: LockSettings, meters: 
     }
   }
 
-  return { settings, meters, withLock }
+  const locks: Locks = {
+    settings,
+    meters,
+    withLock,
+    withScriptLock: (type, resource, take, routine, unlocked) => withScriptLock(locks, type, resource, take, routine, unlocked),
+  }
+  return locks
 }
 
 /** A lock taken by a script in the data's own Redis: Redlock's key and value format, and its TTL. */
@@ -173,6 +182,16 @@ export interface ScriptLock {
   value: string
   ttlMs: number
 }
+
+/** How a script takes a lock: runs it, and reads its answer. */
+export interface ScriptLockTake<A> {
+  attempt(lock: ScriptLock): Promise<A>
+  busy(answer: A): boolean
+  holds(answer: A): boolean
+  release(lock: ScriptLock): Promise<unknown>
+}
+
+export type ScriptLockRoutine<A, T> = (answer: A, held: { lease: LockLease; lock: ScriptLock; released(): void }) => Promise<T>
 
 /**
  * A lock taken inside a script on the data's own Redis (settings.colocated), with Redlock's
@@ -185,13 +204,8 @@ export async function withScriptLock<A, T> (
   locks: Locks,
   type: LockType,
   resource: string,
-  take: {
-    attempt(lock: ScriptLock): Promise<A>
-    busy(answer: A): boolean
-    holds(answer: A): boolean
-    release(lock: ScriptLock): Promise<unknown>
-  },
-  routine: (answer: A, held: { lease: LockLease; lock: ScriptLock; released(): void }) => Promise<T>,
+  take: ScriptLockTake<A>,
+  routine: ScriptLockRoutine<A, T>,
   unlocked: (answer: A) => Promise<T>
 ): Promise<T> {
   const { settings, meters } = locks

@@ -1,4 +1,4 @@
-import { LockBusyError, withScriptLock, type LockLease } from './locks.ts'
+import { LockBusyError, type LockLease } from './locks.ts'
 import { purchaseByCode } from '../repositories/purchases.ts'
 import { CommitBatch } from './commit-batch.ts'
 import { UnavailableError } from '../errors.ts'
@@ -145,7 +145,7 @@ export class Purchases {
   private underScriptLock (step: Pick<Commit, 'code' | 'sale' | 'waiting' | 'answer'>, keys: SaleKeys, resource: string) {
     const { locks, scripts, meters, config } = this.ctx
     const noLease: LockLease = { held: () => false }
-    return withScriptLock(locks, 'purchase', resource, {
+    return locks.withScriptLock('purchase', resource, {
       attempt: (lock) => {
         if (!step.waiting()) throw new UnavailableError('deadline')
         return meters.redis('purchase_begin', () => scripts.purchaseLockBegin(keys, step.code, config.COMMIT_LEASE_MS, lock))

@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { context, diag, DiagLogLevel, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span } from '@opentelemetry/api'
 import client from '@platformatic/prom-client'
 import { EXPORT_TIMEOUT_MS, type Tracing } from '../../tracing.ts'
-import type { LockType } from '../../sale/locks.ts'
+import type { Locks, LockType } from '../../sale/locks.ts'
 import type { Spans } from '../../sale/spans.ts'
 
 /** How long closing waits for the last spans to be exported: an export's own timeout, and a little. */
@@ -92,6 +92,36 @@ function exemplify (registry: client.Registry, name: string, tracing: Tracing): 
   original.startTimer = (labels, exemplar) => startTimer(labels, exemplar ?? tracing.exemplar())
 }
 
+/**
+ * The lock's span covers the wait (its Redis calls are in it) and the hold, which starts at the
+ * event `lock acquired`; a lock a script takes alike. Not the resource: it names the purchase code.
+ */
+function traceLocks (locks: Locks, start: (name: string, attributes: Attributes) => Span): void {
+  const { withLock, withScriptLock } = locks
+  const acquired = (span: Span, asked: number) => {
+    span.addEvent('lock acquired')
+    span.setAttribute('flashsale.lock.wait_ms', performance.now() - asked)
+  }
+  locks.withLock = (type: LockType, resource: string, routine) => {
+    if (!recorded()) return withLock(type, resource, routine)
+    const span = start(`lock ${type}`, { 'flashsale.lock.type': type })
+    const asked = performance.now()
+    return within(span, () => withLock(type, resource, (lease) => {
+      acquired(span, asked)
+      return routine(lease)
+    }))
+  }
+  locks.withScriptLock = (type, resource, take, routine, unlocked) => {
+    if (!recorded()) return withScriptLock(type, resource, take, routine, unlocked)
+    const span = start(`lock ${type}`, { 'flashsale.lock.type': type })
+    const asked = performance.now()
+    return within(span, () => withScriptLock(type, resource, take, (answer, held) => {
+      acquired(span, asked)
+      return routine(answer, held)
+    }, unlocked))
+  }
+}
+
 export function stepTracing (tracing: Tracing) {
   return fp(async function stepTracingPlugin (fastify) {
     const { tracer } = tracing
@@ -123,19 +153,7 @@ export function stepTracing (tracing: Tracing) {
         : db(name, run),
     } satisfies Pick<typeof meters, 'redis' | 'db'>)
 
-    // The lock's span covers the wait (its Redis calls are its children) and the hold, which
-    // starts at the event `lock acquired`. Not the resource: it names the purchase code.
-    const { withLock } = fastify.locks
-    fastify.locks.withLock = (type: LockType, resource: string, routine) => {
-      if (!recorded()) return withLock(type, resource, routine)
-      const span = start(`lock ${type}`, { 'flashsale.lock.type': type })
-      const asked = performance.now()
-      return within(span, () => withLock(type, resource, (lease) => {
-        span.addEvent('lock acquired')
-        span.setAttribute('flashsale.lock.wait_ms', performance.now() - asked)
-        return routine(lease)
-      }))
-    }
+    traceLocks(fastify.locks, (name, attributes) => start(name, attributes))
 
     exemplify(fastify.meters.registry, 'http_request_duration_seconds', tracing)
   }, { name: 'step-tracing', dependencies: ['metrics', 'sale-meters', 'locks'], fastify: '5.x' })
