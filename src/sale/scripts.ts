@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RedisClient } from './context.ts'
@@ -89,6 +90,19 @@ export interface SaleScripts {
   saleLoad(keys: SaleKeys, window: SaleWindow, items: number, stockPerItem: number, load: ShardLoad): Promise<number>
 }
 
+/** Pairs a sale-load call carries itself; a larger load is staged in chunks of this many. */
+export const LOAD_CHUNK = 5_000
+/** Staged pairs a loader that died before its last call left behind expire after this. */
+const STAGE_TTL_MS = 600_000
+
+/** Writes `pairs` into the hash `key`, LOAD_CHUNK pairs a command. */
+async function stage (redis: RedisClient, key: string, pairs: readonly Arg[][]): Promise<void> {
+  for (let i = 0; i < pairs.length; i += LOAD_CHUNK) {
+    await redis.hset(key, pairs.slice(i, i + LOAD_CHUNK).flat())
+    await redis.pexpire(key, STAGE_TTL_MS)
+  }
+}
+
 const windowArgs = (w: SaleWindow): Arg[] => [w.startsAt, w.endsAt, w.perUserLimit, w.ttlMs, w.expireAt, w.owner]
 
 /**
@@ -123,11 +137,20 @@ export function saleScripts (redis: RedisClient, durability: Durability = { repl
       r.purchaseSettle(...k.state, code, purchaseId === null ? 'unsold' : 'sold', purchaseId ?? '') as Promise<[string, string]>,
     sweep: (k, limit, leaseMs) => r.sweep(...k.state, limit, leaseMs) as Promise<[number, number, ...string[]]>,
     saleSync: (k, w) => r.saleSync(...k.state, k.xfer, k.recv, ...windowArgs(w)) as Promise<number>,
-    saleLoad (k, w, items, stockPerItem, load) {
-      const args: Arg[] = [...windowArgs(w), items, stockPerItem, ATTEMPT_GROUP, load.shard, load.shards, load.mode, load.byItem.length]
-      for (const s of load.byItem) args.push(s.item_id, s.n)
-      for (const s of load.byUser) args.push(s.user_id, s.n)
-      return r.saleLoad(...k.state, k.log, k.xfer, k.recv, ...args) as Promise<number>
+    async saleLoad (k, w, items, stockPerItem, load) {
+      const keys = [...k.state, k.log, k.xfer, k.recv]
+      const args: Arg[] = [...windowArgs(w), items, stockPerItem, ATTEMPT_GROUP, load.shard, load.shards, load.mode]
+      if (load.byItem.length + load.byUser.length <= LOAD_CHUNK) {
+        args.push(load.byItem.length)
+        for (const s of load.byItem) args.push(s.item_id, s.n)
+        for (const s of load.byUser) args.push(s.user_id, s.n)
+        return r.saleLoad(...keys, ...args) as Promise<number>
+      }
+      // Too large for one call: the pairs are staged in chunks, and the script takes them from there.
+      const id = randomBytes(8).toString('hex')
+      await stage(redis, `${k.stock}:load:${id}`, load.byItem.map((s) => [s.item_id, s.n]))
+      await stage(redis, `${k.users}:load:${id}`, load.byUser.map((s) => [s.user_id, s.n]))
+      return r.saleLoad(...keys, ...args, `staged:${id}`) as Promise<number>
     },
   }
 }
