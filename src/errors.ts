@@ -58,15 +58,38 @@ const DEPENDENCY_CODES = new Set([
   // Postgres: statement timeout, shutdown, too many connections, connection exceptions
   '57014', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006',
 ])
-const DEPENDENCY_MESSAGE =
-  /Connection is closed|enableOfflineQueue|Command timed out|max retries per request|slots cache|^(LOADING|BUSY|CLUSTERDOWN|READONLY|MASTERDOWN|TRYAGAIN|MOVED|ASK)\b/i
+/**
+ * What Redis answers while it cannot serve a write now: a cluster electing a master (CLUSTERDOWN),
+ * resharding (TRYAGAIN, MOVED, ASK), a node that became a replica (READONLY) or lost its master
+ * (MASTERDOWN), a server loading its data (LOADING) or running a long script (BUSY), a master
+ * short of the replicas it requires (NOREPLICAS). Redis puts the code first; a script's error
+ * names it after a dash.
+ */
+const REDIS_REFUSAL = /(?:^|-)(LOADING|BUSY|CLUSTERDOWN|READONLY|MASTERDOWN|TRYAGAIN|MOVED|ASK|NOREPLICAS|UNBLOCKED)\b/
+/**
+ * What the clients say when a connection or a command gave out: closed or reset, timed out, out
+ * of retries, or (a cluster) out of redirections while the slots moved, with no master for a slot,
+ * or not ready.
+ */
+const CONNECTION_MESSAGE = new RegExp([
+  'Connection is (closed|aborted|discarded)', 'Command aborted due to connection close', 'enableOfflineQueue',
+  'Command timed out', 'Socket timeout', 'max retries per request', 'slots cache', 'Too many Cluster redirections',
+  'No master node is available', 'None of startup nodes is available', 'Cluster is (disconnected|disconnecting|ended)',
+  "Cluster isn't ready", 'Node is disconnected', 'Not enough good replicas',
+].join('|'), 'i')
 
-/** True when an error means Redis or Postgres could not serve, not that the code is wrong. */
-export function isDependencyError (err: unknown): boolean {
-  if (!(err instanceof Error)) return false
+/**
+ * True when an error means Redis or Postgres could not serve, not that the code is wrong: the
+ * error itself, or what it wraps (`cause`, an AggregateError's errors, a cluster's last node error).
+ */
+export function isDependencyError (err: unknown, depth = 0): boolean {
+  if (!(err instanceof Error) || depth > 4) return false
   if (err instanceof UnavailableError) return true
   const code = (err as { code?: unknown }).code
   if (typeof code === 'string' && DEPENDENCY_CODES.has(code)) return true
-  if (err.name === 'MaxRetriesPerRequestError') return true
-  return DEPENDENCY_MESSAGE.test(err.message)
+  if (err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError') return true
+  if (REDIS_REFUSAL.test(err.message) || CONNECTION_MESSAGE.test(err.message)) return true
+  const wrapped = [err.cause, (err as { lastNodeError?: unknown }).lastNodeError]
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.every((e) => isDependencyError(e, depth + 1))
+  return wrapped.some((e) => isDependencyError(e, depth + 1))
 }

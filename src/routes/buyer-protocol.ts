@@ -53,3 +53,14 @@ export async function unlessAnswered<T> (reply: FastifyReply, work: Promise<T>):
     throw err
   }
 }
+
+/**
+ * What a checkout refused before it could be decided is stored with: the user id as sent, an item
+ * id when there is one.
+ */
+export function attemptOf (query: unknown): { user: string | null; item: number | null } {
+  const q = (query ?? {}) as Record<string, unknown>
+  const user = typeof q.user_id === 'string' ? q.user_id : null
+  const item = Number(q.id ?? q.item_id)
+  return { user, item: Number.isSafeInteger(item) && item > 0 ? item : null }
+}

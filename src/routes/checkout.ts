@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox'
 import { CheckoutQuery, CheckoutReply } from '../schemas/sale.ts'
 import { errorResponses, sendError } from '../schemas/common.ts'
 import type { ErrorCode } from '../errors.ts'
-import { queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.ts'
+import { attemptOf, queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.ts'
 
 const FAILURE: Record<string, ErrorCode> = {
   sold_out: 'sold_out',
@@ -19,14 +19,6 @@ function itemOf (query: { id?: string | undefined; item_id?: string | undefined 
   if (id !== undefined && alias !== undefined && id !== alias) return 'querystring must not name two items (id and item_id differ)'
   const item = id ?? alias
   return item === undefined ? "querystring must have required property 'id'" : Number(item)
-}
-
-/** What an invalid attempt is stored with: the user id as sent, an item id when there is one. */
-function invalidAttempt (query: unknown): { user: string | null; item: number | null } {
-  const q = query as Record<string, unknown>
-  const user = typeof q.user_id === 'string' ? q.user_id : null
-  const item = Number(q.id ?? q.item_id)
-  return { user, item: Number.isSafeInteger(item) && item > 0 ? item : null }
 }
 
 const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -64,7 +56,7 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const item = request.validationError ? request.validationError.message : itemOf(request.query)
     if (typeof item === 'string') {
-      const invalid = invalidAttempt(request.query)
+      const invalid = attemptOf(request.query)
       reservations.invalid(invalid.user, invalid.item)
       return sendError(reply, 'invalid_request', { message: item })
     }

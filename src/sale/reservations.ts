@@ -110,6 +110,12 @@ export class Reservations {
     this.ctx.meters.checkout.invalid.inc()
   }
 
+  /** Records and counts a checkout answered 503 before it could reach the script (shed under pressure). */
+  unserved (userId: string | null, itemId: number | null): void {
+    this.attempts.record(this.catalog.current()?.id ?? null, userId, itemId, 'error')
+    this.ctx.meters.checkout.error.inc()
+  }
+
   /**
    * One sweep of every sale that can still hold reservations. Returns the number of
    * reservations expired and the committing ones whose committer vanished, by sale.

@@ -120,9 +120,10 @@ export function saleScripts (redis: RedisClient, durability: Durability = { repl
     pipeline[name](...args)
     pipeline.wait(durability.replicas, durability.timeoutMs)
     return pipeline.exec().then((results) => {
-      const [[err, reply], [, acked]] = results as [[Error | null, unknown], [Error | null, unknown]]
+      const [[err, reply], [waitErr, acked]] = results as [[Error | null, unknown], [Error | null, unknown]]
       if (err) throw err
-      if (Number(acked) < durability.replicas) throw new UnavailableError('redis-replicas')
+      // A WAIT that failed (timed out, connection closed) confirmed nothing either.
+      if (waitErr || !(Number(acked) >= durability.replicas)) throw new UnavailableError('redis-replicas', { cause: waitErr ?? undefined })
       return reply as T
     })
   }

@@ -11,7 +11,12 @@ import { assertServing } from '../external/redis.ts'
 const WINDOW_MS = 10_000
 /** A dependency that does not answer a ping within this is reported down. */
 export const PING_TIMEOUT_MS = 500
-/** Pings are shared for this long, so health checks under load cost nothing. */
+/**
+ * Pings that found every dependency up are shared for this long, so health checks under load
+ * cost nothing. A ping that found one down is shared only while it runs: the next check pings
+ * again, so health turns 200 as soon as the dependency serves (a Redis back, a cluster's election
+ * over), not a cache period later.
+ */
 export const PING_CACHE_MS = 1_000
 
 export type DependencyName = 'redis' | 'postgres'
@@ -135,12 +140,18 @@ export default fp(
     const dependencies = () => {
       const now = Date.now()
       if (!cached || now - cached.at > PING_CACHE_MS) {
-        const value = Promise.all([
-          // A cluster answers only when its state is ok: every slot served.
-          timedPing(() => saleMeters.redis('ping', () => assertServing(redis))),
-          timedPing(() => saleMeters.db('ping', async () => sql`SELECT 1`)),
-        ]).then(([r, p]) => ({ redis: r, postgres: p }))
-        cached = { at: now, value }
+        const entry = {
+          at: now,
+          value: Promise.all([
+            // A cluster answers only when its state is ok: every slot served.
+            timedPing(() => saleMeters.redis('ping', () => assertServing(redis))),
+            timedPing(() => saleMeters.db('ping', async () => sql`SELECT 1`)),
+          ]).then(([r, p]) => {
+            if (r.status === 'down' || p.status === 'down') entry.at = 0
+            return { redis: r, postgres: p }
+          }),
+        }
+        cached = entry
       }
       return cached.value
     }
