@@ -1,6 +1,9 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { isDependencyError } from '../../src/errors.ts'
+import { isDependencyError, UnavailableError } from '../../src/errors.ts'
+import { connectRedis } from '../../src/plugins/external/redis.ts'
+import { saleKeys } from '../../src/sale/keys.ts'
+import { saleScripts } from '../../src/sale/scripts.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { freePort } from '../helpers/free-port.ts'
@@ -87,4 +90,21 @@ t.test('every way a Redis server refuses to serve answers 503 with Retry-After, 
   t.equal(errors, n, 'one row per refused checkout')
   const results = await sql`SELECT user_id, result FROM checkout_attempts WHERE sale_id = ${saleId} AND user_id LIKE 'f%' ORDER BY user_id`
   t.same(results.map((r) => r.result), Array(n).fill('error'), 'each of them an error')
+})
+
+t.test('a WAIT that fails (its command timed out) confirms nothing: the checkout is refused, not answered', async (t) => {
+  const node = await startRedis(t)
+  // WAIT may block longer than a command may take: the command times out before WAIT answers.
+  const client = await connectRedis(node.url, 200)
+  t.teardown(() => client.disconnect())
+  const plain = saleScripts(client)
+  const durable = saleScripts(client, { replicas: 1, timeoutMs: 2_000 })
+  const keys = saleKeys('wait', 1, 'tok')
+  const now = Date.now()
+  await plain.saleLoad(keys, { startsAt: now - 1_000, endsAt: now + 60_000, perUserLimit: 5, ttlMs: 60_000, expireAt: now + 120_000, owner: '1.tok' },
+    1, 5, { shard: 0, shards: 1, mode: 'share', byItem: [], byUser: [] })
+  const limits = { ipMax: 0, userMax: 0, windowMs: 1_000 }
+  const err = await durable.checkout(keys, '127.0.0.1', 'ann', 1, 'code-1', limits).then(() => undefined, (e: Error) => e)
+  t.type(err, UnavailableError, 'refused as unavailable: no replica has the reservation')
+  t.match((err?.cause as Error | undefined)?.message, /Command timed out/, 'because WAIT timed out')
 })
