@@ -10,7 +10,7 @@ export const ERRORS = {
   code_not_found: { status: 404, message: 'No reservation has this code.' },
   sale_not_active: { status: 409, message: 'No sale is running right now.' },
   sold_out: { status: 409, message: 'This item is sold out.' },
-  purchase_in_progress: { status: 409, message: 'This reservation is being purchased; retry shortly.' },
+  purchase_in_progress: { status: 409, message: 'This reservation is being purchased; retry shortly.', retryAfter: true },
   code_expired: { status: 410, message: 'The reservation has expired.' },
   method_not_allowed: { status: 405, message: 'This path does not take this method.' },
   request_timeout: { status: 408, message: 'The request took too long to arrive.' },
@@ -26,8 +26,17 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS
 
-/** Seconds a client should wait before retrying a 429 or 503. */
+/** Seconds a client should wait before retrying a 429, a 503 or a code marked `retryAfter`. */
 export const RETRY_AFTER_SECONDS = 1
+
+/**
+ * Whether an answer carries Retry-After: every 429 and 503, and the codes that say "retry" with
+ * another status (409 `purchase_in_progress`: the purchase under way, or a lock its crashed
+ * holder left, ends within the lock's ttl).
+ */
+export function retriable (code: ErrorCode, status: number = ERRORS[code].status): boolean {
+  return status === 429 || status === 503 || 'retryAfter' in ERRORS[code]
+}
 
 /** A failure that maps to one of the codes above; thrown where a reply is not at hand. */
 export class ApiError extends Error {
