@@ -15,8 +15,9 @@ export interface AttemptRow {
 
 /**
  * One insert for a whole batch, as arrays rather than a row of parameters each: far less to
- * encode and parse. An attempt already written is skipped, except that an `error` outcome wins:
- * it is what the buyer was answered when Redis ran the script only after the request gave up.
+ * encode and parse. An attempt already written is skipped, except that an `error` or `abandoned`
+ * outcome wins: it is what became of the buyer when Redis ran the script only after the request
+ * gave up (answered 503, or left).
  */
 /** Text longer than this is cut (and marked so): an attempt's fields are bounded whatever is sent. */
 export const MAX_TEXT = 256
@@ -61,7 +62,7 @@ export async function insertAttempts (sql: Sql, rows: readonly AttemptRow[]): Pr
     SELECT * FROM unnest(${key}::text[], ${sale}::bigint[], ${user}::text[], ${item}::bigint[], ${result}::text[],
                          ${code}::text[], ${at}::timestamptz[], ${stream}::text[])
     ON CONFLICT (attempt_key) DO UPDATE SET result = excluded.result, code = NULL
-      WHERE excluded.result = 'error' AND checkout_attempts.result <> 'error'`
+      WHERE excluded.result IN ('error', 'abandoned') AND checkout_attempts.result NOT IN ('error', 'abandoned')`
 }
 
 export interface DeadLetter {

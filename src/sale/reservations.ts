@@ -1,4 +1,4 @@
-import type { CheckoutResult } from './meters.ts'
+import type { CheckoutResult, Waiting } from './meters.ts'
 import { UnavailableError } from '../errors.ts'
 import type { AttemptLog } from './attempt-log.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'
@@ -39,7 +39,7 @@ export class Reservations {
    * left), and a reservation the script made anyway (Redis hung, then ran it) is released right
    * behind it. Either way the attempt is one row: the error the buyer was answered.
    */
-  async checkout (itemId: number, userId: string, ip: string, waiting: () => boolean): Promise<CheckoutOutcome> {
+  async checkout (itemId: number, userId: string, ip: string, waiting: Waiting): Promise<CheckoutOutcome> {
     const { scripts, meters } = this.ctx
     const sale = this.catalog.current() ?? await this.catalog.currentOrCaughtUp()
     if (sale === undefined) {
@@ -59,8 +59,9 @@ export class Reservations {
       if (!waiting()) throw new UnavailableError('deadline')
     } catch (err) {
       this.cancel(keys, code)
-      this.attempts.record(sale.id, userId, itemId, 'error', code)
-      meters.checkout.error.inc()
+      const result = waiting.left?.() ? 'abandoned' : 'error'
+      this.attempts.record(sale.id, userId, itemId, result, code)
+      meters.checkout[result].inc()
       throw err
     }
     const result = reply[0] as CheckoutResult

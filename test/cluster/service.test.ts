@@ -55,7 +55,11 @@ for (const shards of [1, 3]) {
     const bought: Reply[] = await storm(codes.length, 96, calls, (call, i) => call('POST', `/purchase?code=${codes[i]}`))
     t.same([...new Set(bought.map((r) => r.status))], [200], 'every reservation bought')
 
-    const sale = (await calls[1]!('GET', '/sale')).body
+    // A purchase is answered once Postgres has it; Redis is told right after, off the response path.
+    const sale = await eventually('every purchase settled in Redis', async () => {
+      const body = (await calls[1]!('GET', '/sale')).body
+      return body.units_reserved === 0 ? body : undefined
+    })
     t.match(sale, { units_total: UNITS, units_sold: codes.length, units_reserved: 0, units_available: UNITS - codes.length })
     const [row] = await db.sql<{ n: number; over: number; users_over: number }[]>`
       SELECT (SELECT count(*)::int FROM purchases) AS n,
