@@ -1,5 +1,6 @@
 import type client from '@platformatic/prom-client'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ValuesSent } from '../sale/attempt-log.ts'
 import type { Waiting } from '../sale/meters.ts'
 
 /** The status a request whose client left before its answer is counted under, as nginx logs it. */
@@ -74,11 +75,19 @@ export async function unlessAnswered<T> (reply: FastifyReply, work: Promise<T>):
 
 /**
  * What a checkout refused before it could be decided is stored with: the user id as sent, an item
- * id when there is one.
+ * id when there is one, and the item and user values exactly as sent (a value given twice is
+ * both, comma-separated; `id` and `item_id` naming different items are `id=…&item_id=…`).
  */
-export function attemptOf (query: unknown): { user: string | null; item: number | null } {
+export function attemptOf (query: unknown): { user: string | null; item: number | null; sent: ValuesSent } {
   const q = (query ?? {}) as Record<string, unknown>
   const user = typeof q.user_id === 'string' ? q.user_id : null
   const item = Number(q.id ?? q.item_id)
-  return { user, item: Number.isSafeInteger(item) && item > 0 ? item : null }
+  const [id, alias] = [sentValue(q.id), sentValue(q.item_id)]
+  const itemSent = id !== null && alias !== null && id !== alias ? `id=${id}&item_id=${alias}` : id ?? alias
+  return { user, item: Number.isSafeInteger(item) && item > 0 ? item : null, sent: { item: itemSent, user: sentValue(q.user_id) } }
+}
+
+function sentValue (value: unknown): string | null {
+  if (value === undefined || value === null) return null
+  return Array.isArray(value) ? value.map(String).join(',') : String(value)
 }

@@ -57,7 +57,7 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
     const item = request.validationError ? request.validationError.message : itemOf(request.query)
     if (typeof item === 'string') {
       const invalid = attemptOf(request.query)
-      reservations.invalid(invalid.user, invalid.item)
+      reservations.invalid(invalid.user, invalid.item, invalid.sent)
       return sendError(reply, 'invalid_request', { message: item })
     }
     const outcome = await unlessAnswered(reply, reservations.checkout(item, request.query.user_id, request.ip, waitingFor(reply)))

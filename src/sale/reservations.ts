@@ -1,6 +1,6 @@
 import type { CheckoutResult, Waiting } from './meters.ts'
 import { UnavailableError } from '../errors.ts'
-import type { AttemptLog } from './attempt-log.ts'
+import type { AttemptLog, ValuesSent } from './attempt-log.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'
 import type { SaleContext } from './context.ts'
 import type { CheckoutLimits } from './scripts.ts'
@@ -105,9 +105,9 @@ export class Reservations {
     )
   }
 
-  /** Records and counts a checkout refused as invalid before it could reach the script. */
-  invalid (userId: string | null, itemId: number | null): void {
-    this.attempts.record(this.catalog.current()?.id ?? null, userId, itemId, 'invalid')
+  /** Records and counts a checkout refused as invalid before it could reach the script, with what it sent. */
+  invalid (userId: string | null, itemId: number | null, sent?: ValuesSent): void {
+    this.attempts.record(this.catalog.current()?.id ?? null, userId, itemId, 'invalid', undefined, sent)
     this.ctx.meters.checkout.invalid.inc()
   }
 
