@@ -2,7 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { CheckoutQuery, CheckoutReply } from '../schemas/sale.ts'
 import { errorResponses, sendError } from '../schemas/common.ts'
+import type { FastifyRequest } from 'fastify'
 import type { ErrorCode } from '../errors.ts'
+import type { Reservations } from '../sale/reservations.ts'
 import { attemptOf, queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.ts'
 
 const FAILURE: Record<string, ErrorCode> = {
@@ -21,6 +23,14 @@ function itemOf (query: { id?: string | undefined; item_id?: string | undefined 
   return item === undefined ? "querystring must have required property 'id'" : Number(item)
 }
 
+/** A checkout shed under pressure is an attempt like any other: recorded, as the error it was answered. */
+function recordShed (reservations: Reservations) {
+  return (request: FastifyRequest) => {
+    const { user, item } = attemptOf(request.query)
+    reservations.unserved(user, item)
+  }
+}
+
 const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
   const { reservations } = fastify.sale
   queryOnly(fastify)
@@ -28,7 +38,7 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/checkout', {
     // Limited per address and per user by the checkout script itself, in the same round trip as
     // the decision (lua/checkout.lua), not by the per-address limiter of the other routes.
-    config: { rateLimit: false },
+    config: { rateLimit: false, whenShed: recordShed(reservations) },
     handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
       tags: ['buyer'],

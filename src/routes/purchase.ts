@@ -33,7 +33,7 @@ const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
   }, async (request, reply) => {
     if (request.validationError) {
-      fastify.meters.purchase.invalid.inc()
+      fastify.saleMeters.purchase.invalid.inc()
       return sendError(reply, 'invalid_request', { message: request.validationError.message })
     }
     const outcome = await unlessAnswered(reply, purchases.purchase(request.query.code, waitingFor(reply)))

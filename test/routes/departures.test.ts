@@ -1,7 +1,7 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { connect } from 'node:net'
-import { readMetrics } from '../../src/operator-client.ts'
+import { readMetrics } from '../../kit/operator-client.ts'
 import { buildTestApp } from '../helpers/app.ts'
 import { eventually } from '../helpers/eventually.ts'
 import { series, total } from '../helpers/metrics.ts'

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import client from '@platformatic/prom-client'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { getHeapStatistics } from 'node:v8'
@@ -126,35 +127,38 @@ async function timedPing (ping: () => Promise<unknown>): Promise<DependencyStatu
   }
 }
 
+/** Pings of Redis and Postgres, shared while fresh (see PING_CACHE_MS). */
+function sharedPings ({ saleMeters, redis, sql }: FastifyInstance): () => Promise<Record<DependencyName, DependencyStatus>> {
+  let cached: { at: number; value: Promise<Record<DependencyName, DependencyStatus>> } | undefined
+  return () => {
+    const now = Date.now()
+    if (cached && now - cached.at <= PING_CACHE_MS) return cached.value
+    const entry = {
+      at: now,
+      value: Promise.all([
+        // A cluster answers only when its state is ok: every slot served.
+        timedPing(() => saleMeters.redis('ping', () => assertServing(redis))),
+        timedPing(() => saleMeters.db('ping', async () => sql`SELECT 1`)),
+      ]).then(([r, p]) => {
+        if (r.status === 'down' || p.status === 'down') entry.at = 0
+        return { redis: r, postgres: p }
+      }),
+    }
+    cached = entry
+    return entry.value
+  }
+}
+
 /**
  * Health: event-loop and dependency state for /health and readiness, and Prometheus gauges of
  * dependency reachability.
  */
 export default fp(
   async function healthPlugin (fastify) {
-    const { meters, saleMeters, redis, sql } = fastify
+    const { meters } = fastify
     const loop = rollingEventLoop()
     let shuttingDown = false
-    let cached: { at: number; value: Promise<Record<DependencyName, DependencyStatus>> } | undefined
-
-    const dependencies = () => {
-      const now = Date.now()
-      if (!cached || now - cached.at > PING_CACHE_MS) {
-        const entry = {
-          at: now,
-          value: Promise.all([
-            // A cluster answers only when its state is ok: every slot served.
-            timedPing(() => saleMeters.redis('ping', () => assertServing(redis))),
-            timedPing(() => saleMeters.db('ping', async () => sql`SELECT 1`)),
-          ]).then(([r, p]) => {
-            if (r.status === 'down' || p.status === 'down') entry.at = 0
-            return { redis: r, postgres: p }
-          }),
-        }
-        cached = entry
-      }
-      return cached.value
-    }
+    const dependencies = sharedPings(fastify)
 
     processGauges(meters.registry)
     // Each gauge reads the shared ping itself: the registry collects all metrics at once, so a

@@ -4,7 +4,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ERRORS, RETRY_AFTER_SECONDS } from '../../errors.ts'
 import client from '@platformatic/prom-client'
 import { countersBy } from './metrics.ts'
-import { attemptOf } from '../../routes/buyer-protocol.ts'
 
 /** Why a request was shed: one reason per limit of @fastify/under-pressure. */
 export const SHED_REASONS = ['event_loop_delay', 'heap_used', 'rss', 'event_loop_utilization', 'health_check'] as const
@@ -37,11 +36,7 @@ export default fp(
       if (request.routeOptions.config.shed === false) return undefined
       const reason = SHED_REASON[type]
       if (reason) shed[reason].inc()
-      // A shed checkout is an attempt like any other: recorded, as the error it was answered.
-      if (request.routeOptions.url === '/checkout' && fastify.hasDecorator('sale')) {
-        const { user, item } = attemptOf(request.query)
-        fastify.sale.reservations.unserved(user, item)
-      }
+      request.routeOptions.config.whenShed?.(request)
       reply.code(ERRORS.unavailable.status).header('retry-after', RETRY_AFTER_SECONDS)
       return { error: 'unavailable', message: ERRORS.unavailable.message }
     }
