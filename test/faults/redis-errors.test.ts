@@ -66,7 +66,7 @@ t.test('every way a Redis server refuses to serve answers 503 with Retry-After, 
   const pending = app.redis.get('{probe}:closed').then(() => undefined, (e: Error) => e)
   await node.kill()
   const closed = await pending
-  t.match(closed?.message, /Connection is closed|max retries per request/, 'a command in flight when the server dies fails')
+  t.match(closed?.message, /Connection is closed|max retries per request|Command timed out/, 'a command in flight when the server dies fails (or times out first, on a busy machine)')
   t.ok(isDependencyError(closed), 'a dependency error')
   const down = await app.inject({ method: 'POST', url: `/checkout?user_id=f${n++}&id=1` })
   t.equal(down.statusCode, 503, 'a checkout while the server is gone answers 503')
