@@ -49,6 +49,9 @@ export function spawnService (
       ADMIN_TOKEN: ADMIN,
       HOST: '127.0.0.1',
       PORT: '0',
+      // A busy machine (the CI's pass beside a CPU hog) stalls a starting process past the default
+      // bound: these tests are about faults, not shedding (test/routes/health.test.ts has that).
+      LOAD_SHED_EVENT_LOOP_DELAY_MS: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

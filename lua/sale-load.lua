@@ -8,13 +8,24 @@
 -- ARGV[5] expire keys at (ms since epoch), ARGV[6] owner (see sale-sync.lua), ARGV[7] item
 -- count, ARGV[8] stock per item, ARGV[9] consumer group of the attempt log, ARGV[10] this
 -- shard, ARGV[11] shards of the sale, ARGV[12] mode, ARGV[13] number of item pairs N, then N
--- pairs (item, value), then pairs (user, units bought) of this shard's users to the end.
+-- pairs (item, value), then pairs (user, units bought) of this shard's users to the end. A load
+-- too large for one call has its pairs staged first: then ARGV[13] is 'staged:<id>', and the item
+-- and user pairs are in the hashes KEYS[2] .. ':load:<id>' and KEYS[3] .. ':load:<id>', which
+-- this script reads and deletes.
 -- Mode 'share': the values are units sold per item; each shard gets its share of what is left
 -- (the same split as a new sale, docs/scaling.md). Mode 'explicit': the values are this shard's
 -- free units per item (0 for items not named): a lost shard rebuilt from what the others hold.
 --
 -- Returns 1 when it loaded the sale, 2 when it loaded it after setting another sale's state
 -- aside, 0 when it was already loaded (nothing changed).
+local staged = string.match(ARGV[13], '^staged:(.+)$')
+local staged_items, staged_users
+if staged then
+  staged_items = redis.call('HGETALL', KEYS[2] .. ':load:' .. staged)
+  staged_users = redis.call('HGETALL', KEYS[3] .. ':load:' .. staged)
+  redis.call('DEL', KEYS[2] .. ':load:' .. staged, KEYS[3] .. ':load:' .. staged)
+end
+
 local owner = redis.call('HGET', KEYS[1], 'owner')
 local result = 1
 if owner == ARGV[6] or (owner == false and ARGV[6] == '' and redis.call('EXISTS', KEYS[1]) == 1) then return 0 end
@@ -30,9 +41,12 @@ end
 
 local items, per = tonumber(ARGV[7]), tonumber(ARGV[8])
 local shard, shards, mode = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
-local npairs = tonumber(ARGV[13])
+local npairs = staged and 0 or tonumber(ARGV[13])
 local given = {}
 for i = 0, npairs - 1 do given[ARGV[14 + i * 2]] = tonumber(ARGV[15 + i * 2]) end
+if staged then
+  for i = 1, #staged_items, 2 do given[staged_items[i]] = tonumber(staged_items[i + 1]) end
+end
 
 -- This shard's part of `units` of item `id`: as many as every shard, and one of the remainder
 -- for the shards id, id+1, ... (mod shards), so a one-unit item lives on shard id mod shards.
@@ -60,10 +74,19 @@ end
 
 -- Every purchase of a user lives on the user's home shard: this shard sold what its users bought.
 local sold = 0
-for i = 14 + npairs * 2, #ARGV, 2 do
-  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
-  sold = sold + tonumber(ARGV[i + 1])
+local users, from = ARGV, 14 + npairs * 2
+if staged then users, from = staged_users, 1 end
+batch = {}
+for i = from, #users, 2 do
+  batch[#batch + 1] = users[i]
+  batch[#batch + 1] = users[i + 1]
+  sold = sold + tonumber(users[i + 1])
+  if #batch >= 2000 then
+    redis.call('HSET', KEYS[3], unpack(batch))
+    batch = {}
+  end
 end
+if #batch > 0 then redis.call('HSET', KEYS[3], unpack(batch)) end
 
 redis.call('HSET', KEYS[1], 'start', ARGV[1], 'end', ARGV[2], 'limit', ARGV[3], 'ttl', ARGV[4],
   'total', total, 'sold', sold, 'reserved', 0, 'expired', 0, 'cancelled', 0, 'owner', ARGV[6])

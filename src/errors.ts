@@ -10,7 +10,7 @@ export const ERRORS = {
   code_not_found: { status: 404, message: 'No reservation has this code.' },
   sale_not_active: { status: 409, message: 'No sale is running right now.' },
   sold_out: { status: 409, message: 'This item is sold out.' },
-  purchase_in_progress: { status: 409, message: 'This reservation is being purchased; retry shortly.' },
+  purchase_in_progress: { status: 409, message: 'This reservation is being purchased; retry shortly.', retryAfter: true },
   code_expired: { status: 410, message: 'The reservation has expired.' },
   method_not_allowed: { status: 405, message: 'This path does not take this method.' },
   request_timeout: { status: 408, message: 'The request took too long to arrive.' },
@@ -26,8 +26,17 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS
 
-/** Seconds a client should wait before retrying a 429 or 503. */
+/** Seconds a client should wait before retrying a 429, a 503 or a code marked `retryAfter`. */
 export const RETRY_AFTER_SECONDS = 1
+
+/**
+ * Whether an answer carries Retry-After: every 429 and 503, and the codes that say "retry" with
+ * another status (409 `purchase_in_progress`: the purchase under way, or a lock its crashed
+ * holder left, ends within the lock's ttl).
+ */
+export function retriable (code: ErrorCode, status: number = ERRORS[code].status): boolean {
+  return status === 429 || status === 503 || 'retryAfter' in ERRORS[code]
+}
 
 /** A failure that maps to one of the codes above; thrown where a reply is not at hand. */
 export class ApiError extends Error {
@@ -58,15 +67,38 @@ const DEPENDENCY_CODES = new Set([
   // Postgres: statement timeout, shutdown, too many connections, connection exceptions
   '57014', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006',
 ])
-const DEPENDENCY_MESSAGE =
-  /Connection is closed|enableOfflineQueue|Command timed out|max retries per request|slots cache|^(LOADING|BUSY|CLUSTERDOWN|READONLY|MASTERDOWN|TRYAGAIN|MOVED|ASK)\b/i
+/**
+ * What Redis answers while it cannot serve a write now: a cluster electing a master (CLUSTERDOWN),
+ * resharding (TRYAGAIN, MOVED, ASK), a node that became a replica (READONLY) or lost its master
+ * (MASTERDOWN), a server loading its data (LOADING) or running a long script (BUSY), a master
+ * short of the replicas it requires (NOREPLICAS). Redis puts the code first; a script's error
+ * names it after a dash.
+ */
+const REDIS_REFUSAL = /(?:^|-)(LOADING|BUSY|CLUSTERDOWN|READONLY|MASTERDOWN|TRYAGAIN|MOVED|ASK|NOREPLICAS|UNBLOCKED)\b/
+/**
+ * What the clients say when a connection or a command gave out: closed or reset, timed out, out
+ * of retries, or (a cluster) out of redirections while the slots moved, with no master for a slot,
+ * or not ready.
+ */
+const CONNECTION_MESSAGE = new RegExp([
+  'Connection is (closed|aborted|discarded)', 'Command aborted due to connection close', 'enableOfflineQueue',
+  'Command timed out', 'Socket timeout', 'max retries per request', 'slots cache', 'Too many Cluster redirections',
+  'No master node is available', 'None of startup nodes is available', 'Cluster is (disconnected|disconnecting|ended)',
+  "Cluster isn't ready", 'Node is disconnected', 'Not enough good replicas',
+].join('|'), 'i')
 
-/** True when an error means Redis or Postgres could not serve, not that the code is wrong. */
-export function isDependencyError (err: unknown): boolean {
-  if (!(err instanceof Error)) return false
+/**
+ * True when an error means Redis or Postgres could not serve, not that the code is wrong: the
+ * error itself, or what it wraps (`cause`, an AggregateError's errors, a cluster's last node error).
+ */
+export function isDependencyError (err: unknown, depth = 0): boolean {
+  if (!(err instanceof Error) || depth > 4) return false
   if (err instanceof UnavailableError) return true
   const code = (err as { code?: unknown }).code
   if (typeof code === 'string' && DEPENDENCY_CODES.has(code)) return true
-  if (err.name === 'MaxRetriesPerRequestError') return true
-  return DEPENDENCY_MESSAGE.test(err.message)
+  if (err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError') return true
+  if (REDIS_REFUSAL.test(err.message) || CONNECTION_MESSAGE.test(err.message)) return true
+  const wrapped = [err.cause, (err as { lastNodeError?: unknown }).lastNodeError]
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.every((e) => isDependencyError(e, depth + 1))
+  return wrapped.some((e) => isDependencyError(e, depth + 1))
 }

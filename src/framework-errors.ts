@@ -3,6 +3,7 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ERRORS, type ErrorCode } from './errors.ts'
 import { sendError } from './schemas/common.ts'
+import { attemptOf } from './routes/buyer-protocol.ts'
 
 /**
  * The framework's own refusals, in the same envelope and with the same stable codes as every
@@ -53,15 +54,18 @@ export function clientErrorHandler (this: FastifyInstance, err: Error & { code?:
     socket.destroy()
   }
   const checkout = Buffer.isBuffer(err.rawPacket) && code !== 'request_timeout' ? refusedCheckout(err.rawPacket) : undefined
-  if (checkout && this.hasDecorator('sale')) this.sale.reservations.invalid(checkout.user, checkout.item)
+  if (checkout && this.hasDecorator('sale')) this.sale.reservations.invalid(checkout.user, checkout.item, checkout.sent)
 }
 
 /** The user and item of a `POST /checkout` request line, read leniently from raw bytes. */
-function refusedCheckout (raw: Buffer): { user: string | null; item: number | null } | undefined {
+function refusedCheckout (raw: Buffer): ReturnType<typeof attemptOf> | undefined {
   const line = raw.subarray(0, raw.indexOf('\r\n') >>> 0).toString('latin1')
   const target = /^POST (\/checkout(?:\?(\S*))?) HTTP\//.exec(line)
   if (!target) return undefined
   const query = new URLSearchParams(target[2] ?? '')
-  const item = Number(query.get('id') ?? query.get('item_id'))
-  return { user: query.get('user_id'), item: Number.isSafeInteger(item) && item > 0 ? item : null }
+  const values = (name: string) => {
+    const all = query.getAll(name)
+    return all.length === 0 ? undefined : all.length === 1 ? all[0] : all
+  }
+  return attemptOf({ user_id: values('user_id'), id: values('id'), item_id: values('item_id') })
 }

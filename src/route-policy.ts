@@ -1,14 +1,16 @@
-import type { RouteOptions } from 'fastify'
+import type { FastifyRequest, RouteOptions } from 'fastify'
 
 // Each route declares its own policy in its `config`; the plugins that enforce a policy read it
 // there, whatever the route's path:
 // - `rateLimit: false` (@fastify/rate-limit's own key): not counted against the per-address limit;
 // - `shed: false`: answered even under pressure, when load shedding refuses the rest;
-// - `auth: 'operator'`: only with the operator token (ADMIN_TOKEN).
+// - `auth: 'operator'`: only with the operator token (ADMIN_TOKEN);
+// - `whenShed`: what the route records of a request load shedding refused (checkout: the attempt).
 declare module 'fastify' {
   interface FastifyContextConfig {
     shed?: false
     auth?: 'operator'
+    whenShed?: (request: FastifyRequest) => void
   }
 }
 

@@ -20,17 +20,22 @@ export function goldenSignals () {
       q(`sum by (status_code) (rate(${HTTP}_count{${SEL}}[$__rate_interval]))`, '{{status_code}}'),
     ]))
     .withRow(row('Errors'))
-    .withPanel(timeseries('5xx ratio', 'Share of requests answered with a 5xx status (the alert fires above 5%).', 'percentunit', [
+    .withPanel(timeseries('5xx ratio', 'Share of answered requests (a client that left, 499, is not one) answered with a 5xx status (the alert fires above 5%).', 'percentunit', [
       q(`(sum(rate(${HTTP}_count{${SEL}, status_code=~"5.."}[$__rate_interval])) or vector(0))
-  / sum(rate(${HTTP}_count{${SEL}}[$__rate_interval]))`, '5xx ratio'),
+  / sum(rate(${HTTP}_count{${SEL}, status_code!="499"}[$__rate_interval]))`, '5xx ratio'),
     ], 8))
-    .withPanel(timeseries('Errors by class', 'Failed requests per second by status: 4xx are expected sale outcomes, 5xx are ours.', 'reqps', [
-      q(`sum by (status_code) (rate(${HTTP}_count{${SEL}, status_code=~"[45].."}[$__rate_interval]))`, '{{status_code}}'),
+    .withPanel(timeseries('Errors by class', 'Failed requests per second by status: 4xx are expected sale outcomes, 5xx are ours; clients that left (499) are under Departures.', 'reqps', [
+      q(`sum by (status_code) (rate(${HTTP}_count{${SEL}, status_code=~"[45]..", status_code!="499"}[$__rate_interval]))`, '{{status_code}}'),
     ], 8))
-    .withPanel(timeseries('Failed outcomes by result', 'Checkouts and purchases that did not succeed, by result.', 'ops', [
-      q(`sum by (result) (rate(flashsale_checkout_attempts_total{${SEL}, result!="success"}[$__rate_interval]))`, 'checkout {{result}}'),
-      q(`sum by (result) (rate(flashsale_purchase_attempts_total{${SEL}, result!~"success|replay"}[$__rate_interval]))`, 'purchase {{result}}'),
+    .withPanel(timeseries('Failed outcomes by result', 'Checkouts and purchases that did not succeed, by result (abandoned ones are under Departures).', 'ops', [
+      q(`sum by (result) (rate(flashsale_checkout_attempts_total{${SEL}, result!~"success|abandoned"}[$__rate_interval]))`, 'checkout {{result}}'),
+      q(`sum by (result) (rate(flashsale_purchase_attempts_total{${SEL}, result!~"success|replay|abandoned"}[$__rate_interval]))`, 'purchase {{result}}'),
     ], 8))
+    .withPanel(timeseries('Departures', 'Checkouts and purchases whose client closed the connection before the answer (result abandoned, status 499 as nginx logs it): not errors.', 'ops', [
+      q(`sum(rate(flashsale_checkout_attempts_total{${SEL}, result="abandoned"}[$__rate_interval]))`, 'checkout abandoned'),
+      q(`sum(rate(flashsale_purchase_attempts_total{${SEL}, result="abandoned"}[$__rate_interval]))`, 'purchase abandoned'),
+      q(`sum(rate(${HTTP}_count{${SEL}, status_code="499"}[$__rate_interval])) or vector(0)`, '499'),
+    ], 24))
     .withRow(row('Saturation'))
     .withPanel(timeseries('Event-loop utilization', 'Share of time the event loop was busy, per instance.', 'percentunit', [
       q(`flashsale_event_loop_utilization{${SEL}}`, '{{instance}}'),

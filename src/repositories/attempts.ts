@@ -11,12 +11,16 @@ export interface AttemptRow {
   created_at: Date
   /** Entry id in the sale's attempt stream; null for attempts recorded in-process. */
   stream_id: string | null
+  /** An invalid attempt's item and user values as the client sent them. */
+  item_sent?: string | null
+  user_sent?: string | null
 }
 
 /**
  * One insert for a whole batch, as arrays rather than a row of parameters each: far less to
- * encode and parse. An attempt already written is skipped, except that an `error` outcome wins:
- * it is what the buyer was answered when Redis ran the script only after the request gave up.
+ * encode and parse. An attempt already written is skipped, except that an `error` or `abandoned`
+ * outcome wins: it is what became of the buyer when Redis ran the script only after the request
+ * gave up (answered 503, or left).
  */
 /** Text longer than this is cut (and marked so): an attempt's fields are bounded whatever is sent. */
 export const MAX_TEXT = 256
@@ -45,6 +49,8 @@ export async function insertAttempts (sql: Sql, rows: readonly AttemptRow[]): Pr
   const code = new Array<string | null>(n)
   const at = new Array<string>(n)
   const stream = new Array<string | null>(n)
+  const itemSent = new Array<string | null>(n)
+  const userSent = new Array<string | null>(n)
   for (let i = 0; i < n; i++) {
     const r = rows[i]!
     key[i] = r.attempt_key
@@ -55,13 +61,15 @@ export async function insertAttempts (sql: Sql, rows: readonly AttemptRow[]): Pr
     code[i] = r.code === null ? null : storable(r.code)
     at[i] = r.created_at.toISOString()
     stream[i] = r.stream_id
+    itemSent[i] = r.item_sent == null ? null : storable(r.item_sent)
+    userSent[i] = r.user_sent == null ? null : storable(r.user_sent)
   }
   await sql`
-    INSERT INTO checkout_attempts (attempt_key, sale_id, user_id, item_id, result, code, created_at, stream_id)
+    INSERT INTO checkout_attempts (attempt_key, sale_id, user_id, item_id, result, code, created_at, stream_id, item_sent, user_sent)
     SELECT * FROM unnest(${key}::text[], ${sale}::bigint[], ${user}::text[], ${item}::bigint[], ${result}::text[],
-                         ${code}::text[], ${at}::timestamptz[], ${stream}::text[])
+                         ${code}::text[], ${at}::timestamptz[], ${stream}::text[], ${itemSent}::text[], ${userSent}::text[])
     ON CONFLICT (attempt_key) DO UPDATE SET result = excluded.result, code = NULL
-      WHERE excluded.result = 'error' AND checkout_attempts.result <> 'error'`
+      WHERE excluded.result IN ('error', 'abandoned') AND checkout_attempts.result NOT IN ('error', 'abandoned')`
 }
 
 export interface DeadLetter {

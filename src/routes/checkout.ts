@@ -2,8 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { CheckoutQuery, CheckoutReply } from '../schemas/sale.ts'
 import { errorResponses, sendError } from '../schemas/common.ts'
+import type { FastifyRequest } from 'fastify'
 import type { ErrorCode } from '../errors.ts'
-import { queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.ts'
+import type { Reservations } from '../sale/reservations.ts'
+import { attemptOf, queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.ts'
 
 const FAILURE: Record<string, ErrorCode> = {
   sold_out: 'sold_out',
@@ -21,12 +23,12 @@ function itemOf (query: { id?: string | undefined; item_id?: string | undefined 
   return item === undefined ? "querystring must have required property 'id'" : Number(item)
 }
 
-/** What an invalid attempt is stored with: the user id as sent, an item id when there is one. */
-function invalidAttempt (query: unknown): { user: string | null; item: number | null } {
-  const q = query as Record<string, unknown>
-  const user = typeof q.user_id === 'string' ? q.user_id : null
-  const item = Number(q.id ?? q.item_id)
-  return { user, item: Number.isSafeInteger(item) && item > 0 ? item : null }
+/** A checkout shed under pressure is an attempt like any other: recorded, as the error it was answered. */
+function recordShed (reservations: Reservations) {
+  return (request: FastifyRequest) => {
+    const { user, item } = attemptOf(request.query)
+    reservations.unserved(user, item)
+  }
 }
 
 const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -36,7 +38,7 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/checkout', {
     // Limited per address and per user by the checkout script itself, in the same round trip as
     // the decision (lua/checkout.lua), not by the per-address limiter of the other routes.
-    config: { rateLimit: false },
+    config: { rateLimit: false, whenShed: recordShed(reservations) },
     handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
       tags: ['buyer'],
@@ -64,8 +66,8 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const item = request.validationError ? request.validationError.message : itemOf(request.query)
     if (typeof item === 'string') {
-      const invalid = invalidAttempt(request.query)
-      reservations.invalid(invalid.user, invalid.item)
+      const invalid = attemptOf(request.query)
+      reservations.invalid(invalid.user, invalid.item, invalid.sent)
       return sendError(reply, 'invalid_request', { message: item })
     }
     const outcome = await unlessAnswered(reply, reservations.checkout(item, request.query.user_id, request.ip, waitingFor(reply)))

@@ -29,7 +29,13 @@ const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
         ...errorResponses('invalid_request', 'code_not_found', 'code_expired', 'purchase_in_progress', 'rate_limited'),
       },
     },
+    // Invalid purchases are answered here, so that they are counted like the rest.
+    attachValidation: true,
   }, async (request, reply) => {
+    if (request.validationError) {
+      fastify.saleMeters.purchase.invalid.inc()
+      return sendError(reply, 'invalid_request', { message: request.validationError.message })
+    }
     const outcome = await unlessAnswered(reply, purchases.purchase(request.query.code, waitingFor(reply)))
     if (outcome === undefined) return
     switch (outcome.result) {

@@ -1,6 +1,15 @@
 import { hostname } from 'node:os'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { insertAttempts, insertDeadLetter, isDataError, MAX_TEXT, type AttemptRow } from '../repositories/attempts.ts'
+
+/** What a client sent for an attempt refused as invalid. */
+export interface ValuesSent {
+  item: string | null
+  user: string | null
+}
+
+/** Text cut to what a row keeps (marked over-long), so the buffer holds bounded attempts. */
+const bounded = (text: string | null) => (text === null || text.length <= MAX_TEXT ? text : text.slice(0, MAX_TEXT + 1))
 import type { CheckoutResult } from './meters.ts'
 import { SETTLED_AFTER_MS, type Sale, type SaleCatalog } from './catalog.ts'
 import type { SaleContext } from './context.ts'
@@ -54,7 +63,7 @@ export class AttemptLog {
    * script was given when the attempt failed on its way to Redis: should Redis run it after
    * all, its stream entry and this record are one attempt.
    */
-  record (saleId: number | null, userId: string | null, itemId: number | null, result: CheckoutResult, key?: string): void {
+  record (saleId: number | null, userId: string | null, itemId: number | null, result: CheckoutResult, key?: string, sent?: ValuesSent): void {
     if (this.buffer.length >= this.ctx.config.ATTEMPT_BUFFER_MAX) {
       this.ctx.meters.attemptsDropped.inc()
       return
@@ -63,12 +72,14 @@ export class AttemptLog {
       attempt_key: key ?? randomUUID(),
       sale_id: saleId,
       // Bounded here already: the buffer holds up to ATTEMPT_BUFFER_MAX of them.
-      user_id: userId === null || userId.length <= MAX_TEXT ? userId : userId.slice(0, MAX_TEXT + 1),
+      user_id: bounded(userId),
       item_id: itemId,
       result,
       code: null,
       created_at: new Date(),
       stream_id: null,
+      item_sent: bounded(sent?.item ?? null),
+      user_sent: bounded(sent?.user ?? null),
     })
   }
 

@@ -6,12 +6,24 @@ import type { Spans } from './spans.ts'
  * every value a label of the domain's metrics can take.
  */
 export const CHECKOUT_RESULTS = [
-  'success', 'sold_out', 'user_limit', 'item_not_found', 'sale_not_active', 'invalid', 'rate_limited', 'error',
+  'success', 'sold_out', 'user_limit', 'item_not_found', 'sale_not_active', 'invalid', 'rate_limited', 'abandoned', 'error',
 ] as const
 export type CheckoutResult = (typeof CHECKOUT_RESULTS)[number]
 
-export const PURCHASE_RESULTS = ['success', 'replay', 'code_not_found', 'code_expired', 'lock_busy', 'error'] as const
+export const PURCHASE_RESULTS = [
+  'success', 'replay', 'code_not_found', 'code_expired', 'lock_busy', 'invalid', 'abandoned', 'error',
+] as const
 export type PurchaseResult = (typeof PURCHASE_RESULTS)[number]
+
+/**
+ * Whether the buyer of a request still waits for its answer. When not, `left` tells a buyer who
+ * closed the connection first (the attempt is `abandoned`: not an error) from one answered 503 at
+ * the deadline (`error`).
+ */
+export interface Waiting {
+  (): boolean
+  left?: () => boolean
+}
 
 /** How a reservation left committing by a crash ended: bought, back to stock, or reserved again. */
 export const SETTLE_OUTCOMES = ['sold', 'returned', 'reserved'] as const

@@ -6,6 +6,7 @@ import type { Sale, SaleCatalog } from './catalog.ts'
 import type { SaleContext } from './context.ts'
 import { lockResource, saleIdOfCode, shardOfCode, type SaleKeys } from './keys.ts'
 import type { Begun, ReservationState, Settled } from './scripts.ts'
+import type { Waiting } from './meters.ts'
 
 export type PurchaseOutcome =
   | { result: 'success' | 'replay'; purchaseId: string; saleId: number; itemId: number; userId: string }
@@ -73,7 +74,7 @@ export class Purchases {
    * while its buyer can still be told (an insert already in flight at the deadline is the one
    * exception; a retry then answers its purchase_id).
    */
-  async purchase (code: string, waiting: () => boolean): Promise<PurchaseOutcome> {
+  async purchase (code: string, waiting: Waiting): Promise<PurchaseOutcome> {
     // The purchase is in flight until its lock is released, after its answer: a submit arriving
     // meanwhile joins it rather than meet the lock.
     const first = joinable(this.inFlight.get(code))
@@ -89,12 +90,14 @@ export class Purchases {
       })
     }
     let outcome = await work.catch((err) => {
-      this.ctx.meters.purchase.error.inc()
+      this.ctx.meters.purchase[waiting.left?.() ? 'abandoned' : 'error'].inc()
       throw err
     })
     // A double submit is answered the purchase its first submit made.
     if (first && outcome.result === 'success') outcome = { ...outcome, result: 'replay' }
-    this.ctx.meters.purchase[outcome.result].inc()
+    // A buyer who left is told nothing: unless the unit was bought (it is theirs), that is all.
+    const bought = outcome.result === 'success' || outcome.result === 'replay'
+    this.ctx.meters.purchase[!bought && waiting.left?.() ? 'abandoned' : outcome.result].inc()
     return outcome
   }
 

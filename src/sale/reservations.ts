@@ -1,6 +1,6 @@
-import type { CheckoutResult } from './meters.ts'
+import type { CheckoutResult, Waiting } from './meters.ts'
 import { UnavailableError } from '../errors.ts'
-import type { AttemptLog } from './attempt-log.ts'
+import type { AttemptLog, ValuesSent } from './attempt-log.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'
 import type { SaleContext } from './context.ts'
 import type { CheckoutLimits } from './scripts.ts'
@@ -39,7 +39,7 @@ export class Reservations {
    * left), and a reservation the script made anyway (Redis hung, then ran it) is released right
    * behind it. Either way the attempt is one row: the error the buyer was answered.
    */
-  async checkout (itemId: number, userId: string, ip: string, waiting: () => boolean): Promise<CheckoutOutcome> {
+  async checkout (itemId: number, userId: string, ip: string, waiting: Waiting): Promise<CheckoutOutcome> {
     const { scripts, meters } = this.ctx
     const sale = this.catalog.current() ?? await this.catalog.currentOrCaughtUp()
     if (sale === undefined) {
@@ -59,8 +59,9 @@ export class Reservations {
       if (!waiting()) throw new UnavailableError('deadline')
     } catch (err) {
       this.cancel(keys, code)
-      this.attempts.record(sale.id, userId, itemId, 'error', code)
-      meters.checkout.error.inc()
+      const result = waiting.left?.() ? 'abandoned' : 'error'
+      this.attempts.record(sale.id, userId, itemId, result, code)
+      meters.checkout[result].inc()
       throw err
     }
     const result = reply[0] as CheckoutResult
@@ -104,10 +105,16 @@ export class Reservations {
     )
   }
 
-  /** Records and counts a checkout refused as invalid before it could reach the script. */
-  invalid (userId: string | null, itemId: number | null): void {
-    this.attempts.record(this.catalog.current()?.id ?? null, userId, itemId, 'invalid')
+  /** Records and counts a checkout refused as invalid before it could reach the script, with what it sent. */
+  invalid (userId: string | null, itemId: number | null, sent?: ValuesSent): void {
+    this.attempts.record(this.catalog.current()?.id ?? null, userId, itemId, 'invalid', undefined, sent)
     this.ctx.meters.checkout.invalid.inc()
+  }
+
+  /** Records and counts a checkout answered 503 before it could reach the script (shed under pressure). */
+  unserved (userId: string | null, itemId: number | null): void {
+    this.attempts.record(this.catalog.current()?.id ?? null, userId, itemId, 'error')
+    this.ctx.meters.checkout.error.inc()
   }
 
   /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RedisClient } from './redis-client.ts'
@@ -137,6 +138,19 @@ export interface SaleScripts {
   saleLoad(keys: SaleKeys, window: SaleWindow, items: number, stockPerItem: number, load: ShardLoad): Promise<number>
 }
 
+/** Pairs a sale-load call carries itself; a larger load is staged in chunks of this many. */
+export const LOAD_CHUNK = 5_000
+/** Staged pairs a loader that died before its last call left behind expire after this. */
+const STAGE_TTL_MS = 600_000
+
+/** Writes `pairs` into the hash `key`, LOAD_CHUNK pairs a command. */
+async function stage (redis: RedisClient, key: string, pairs: readonly Arg[][]): Promise<void> {
+  for (let i = 0; i < pairs.length; i += LOAD_CHUNK) {
+    await redis.hset(key, pairs.slice(i, i + LOAD_CHUNK).flat())
+    await redis.pexpire(key, STAGE_TTL_MS)
+  }
+}
+
 const windowArgs = (w: SaleWindow): Arg[] => [w.startsAt, w.endsAt, w.perUserLimit, w.ttlMs, w.expireAt, w.owner]
 
 /**
@@ -154,9 +168,10 @@ export function saleScripts (redis: RedisClient, durability: Durability = { repl
     pipeline[name](...args)
     pipeline.wait(durability.replicas, durability.timeoutMs)
     return pipeline.exec().then((results) => {
-      const [[err, reply], [, acked]] = results as [[Error | null, unknown], [Error | null, unknown]]
+      const [[err, reply], [waitErr, acked]] = results as [[Error | null, unknown], [Error | null, unknown]]
       if (err) throw err
-      if (Number(acked) < durability.replicas) throw new UnavailableError('redis-replicas')
+      // A WAIT that failed (timed out, connection closed) confirmed nothing either.
+      if (waitErr || !(Number(acked) >= durability.replicas)) throw new UnavailableError('redis-replicas', { cause: waitErr ?? undefined })
       return reply as T
     })
   }
@@ -182,11 +197,20 @@ export function saleScripts (redis: RedisClient, durability: Durability = { repl
     lockRelease: (lock) => commands.lockRelease(lock.key, lock.value) as Promise<number>,
     sweep: (keys, limit, leaseMs) => commands.sweep(...keys.state, limit, leaseMs) as Promise<[number, number, ...string[]]>,
     saleSync: (keys, window) => commands.saleSync(...keys.state, keys.xfer, keys.recv, ...windowArgs(window)) as Promise<number>,
-    saleLoad (keys, window, items, stockPerItem, load) {
-      const args: Arg[] = [...windowArgs(window), items, stockPerItem, ATTEMPT_GROUP, load.shard, load.shards, load.mode, load.byItem.length]
-      for (const s of load.byItem) args.push(s.item_id, s.n)
-      for (const s of load.byUser) args.push(s.user_id, s.n)
-      return commands.saleLoad(...keys.state, keys.log, keys.xfer, keys.recv, ...args) as Promise<number>
+    async saleLoad (keys, window, items, stockPerItem, load) {
+      const keyList = [...keys.state, keys.log, keys.xfer, keys.recv]
+      const args: Arg[] = [...windowArgs(window), items, stockPerItem, ATTEMPT_GROUP, load.shard, load.shards, load.mode]
+      if (load.byItem.length + load.byUser.length <= LOAD_CHUNK) {
+        args.push(load.byItem.length)
+        for (const s of load.byItem) args.push(s.item_id, s.n)
+        for (const s of load.byUser) args.push(s.user_id, s.n)
+        return commands.saleLoad(...keyList, ...args) as Promise<number>
+      }
+      // Too large for one call: the pairs are staged in chunks, and the script takes them from there.
+      const id = randomBytes(8).toString('hex')
+      await stage(redis, `${keys.stock}:load:${id}`, load.byItem.map((s) => [s.item_id, s.n]))
+      await stage(redis, `${keys.users}:load:${id}`, load.byUser.map((s) => [s.user_id, s.n]))
+      return commands.saleLoad(...keyList, ...args, `staged:${id}`) as Promise<number>
     },
   }
 }

@@ -1,6 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox'
 import type { FastifyReply } from 'fastify'
-import { ERRORS, RETRY_AFTER_SECONDS, type ErrorCode } from '../errors.ts'
+import { ERRORS, RETRY_AFTER_SECONDS, retriable, type ErrorCode } from '../errors.ts'
 
 export const ErrorBody = Type.Object(
   {
@@ -45,16 +45,16 @@ export function errorResponses (...codes: (ErrorCode | CodeWithStatus)[]): Recor
 
 export interface ErrorOptions {
   message?: string
-  /** Seconds, for 429 and 503; defaults to RETRY_AFTER_SECONDS. */
+  /** Seconds, for an answer that carries Retry-After; defaults to RETRY_AFTER_SECONDS. */
   retryAfter?: number
   /** The contract answers a few codes with another status on some routes. */
   status?: number
 }
 
-/** Sends an error body for a stable code; 429 and 503 carry Retry-After. */
+/** Sends an error body for a stable code; 429, 503 and a few codes that say "retry" carry Retry-After. */
 export function sendError (reply: FastifyReply, code: ErrorCode, options: ErrorOptions = {}) {
   const status = options.status ?? ERRORS[code].status
-  if (status === 429 || status === 503) reply.header('retry-after', options.retryAfter ?? RETRY_AFTER_SECONDS)
+  if (retriable(code, status)) reply.header('retry-after', options.retryAfter ?? RETRY_AFTER_SECONDS)
   return reply.code(status).send({ error: code, message: options.message ?? ERRORS[code].message })
 }
 

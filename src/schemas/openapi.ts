@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { formatParamUrl, type SwaggerTransform, type SwaggerTransformObject } from '@fastify/swagger'
 import type { FastifySchema } from 'fastify'
 import pkg from '../../package.json' with { type: 'json' }
-import { ERRORS, type ErrorCode } from '../errors.ts'
+import { ERRORS, retriable, type ErrorCode } from '../errors.ts'
 import { ERROR_CODES, ErrorBody, errorResponse } from './common.ts'
 
 type Json = Record<string, unknown>
@@ -14,8 +14,8 @@ const DESCRIPTION = `Buyers reserve a unit (\`POST /checkout\`) and buy it (\`PO
 sales and watch the service.
 
 Every error is JSON \`{"error": "<code>", "message": "<text>"}\` with a stable code; each operation
-lists the codes it answers under each status. 429 and 503 carry \`Retry-After\` (seconds). A known
-path called with another method answers 405 \`method_not_allowed\` with \`Allow\`.
+lists the codes it answers under each status. 429, 503 and 409 \`purchase_in_progress\` carry \`Retry-After\`
+(seconds). A known path called with another method answers 405 \`method_not_allowed\` with \`Allow\`.
 
 Whatever its path, a request may also be answered, before any route sees it:
 
@@ -97,18 +97,26 @@ function errorBody (codes: unknown, ref: Json): Json {
   return { allOf: [ref, { type: 'object', properties: { error: { type: 'string', enum: codes } } }] }
 }
 
+/** The headers of an error response: its status's, and Retry-After for a code that says "retry". */
+function errorHeaders (status: string, codes: readonly ErrorCode[] = []): Record<string, Json> | undefined {
+  const retry = codes.some((code) => retriable(code, Number(status)))
+  const headers = { ...ERROR_HEADERS[status], ...(retry && { 'Retry-After': RETRY_AFTER }) }
+  return Object.keys(headers).length > 0 ? headers : undefined
+}
+
 /** A route's response that names its error codes, as @fastify/swagger takes it from a route schema. */
 function documentedError (status: string, schema: Json): Json {
+  const headers = errorHeaders(status, schema[ERROR_CODES] as ErrorCode[])
   return {
     description: schema.description,
-    ...(ERROR_HEADERS[status] && { headers: ERROR_HEADERS[status] }),
+    ...(headers && { headers }),
     content: { 'application/json': { schema: errorBody(schema[ERROR_CODES], Type.Ref(ErrorBody)) } },
   }
 }
 
 /** The same response as it stands in the finished document. */
 function finishedError (status: string, schema: Json): Json {
-  const headers = Object.entries(ERROR_HEADERS[status] ?? {}).map(([name, { description, ...header }]) =>
+  const headers = Object.entries(errorHeaders(status, schema[ERROR_CODES] as ErrorCode[]) ?? {}).map(([name, { description, ...header }]) =>
     [name, { description, schema: header }])
   return {
     description: schema.description,

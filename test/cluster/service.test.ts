@@ -50,12 +50,17 @@ for (const shards of [1, 3]) {
     const statuses = new Map<number, number>()
     for (const r of checkouts) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
     const codes = checkouts.filter((r) => r.status === 200).map((r) => r.body.code as string)
-    t.ok(![...statuses.keys()].some((s) => s >= 500), `no 5xx: ${JSON.stringify(Object.fromEntries(statuses))}`)
+    // A busy machine may answer a checkout 503 at the deadline (released, recorded): never another 5xx.
+    t.ok(![...statuses.keys()].some((s) => s >= 500 && s !== 503), `no 5xx but 503: ${JSON.stringify(Object.fromEntries(statuses))}`)
     t.equal(codes.length, Math.min(UNITS, 300 * 3), 'every unit a buyer under the limit could take was reserved')
     const bought: Reply[] = await storm(codes.length, 96, calls, (call, i) => call('POST', `/purchase?code=${codes[i]}`))
     t.same([...new Set(bought.map((r) => r.status))], [200], 'every reservation bought')
 
-    const sale = (await calls[1]!('GET', '/sale')).body
+    // A purchase is answered once Postgres has it; Redis is told right after, off the response path.
+    const sale = await eventually('every purchase settled in Redis', async () => {
+      const body = (await calls[1]!('GET', '/sale')).body
+      return body.units_reserved === 0 ? body : undefined
+    })
     t.match(sale, { units_total: UNITS, units_sold: codes.length, units_reserved: 0, units_available: UNITS - codes.length })
     const [row] = await db.sql<{ n: number; over: number; users_over: number }[]>`
       SELECT (SELECT count(*)::int FROM purchases) AS n,
@@ -109,6 +114,8 @@ async function killUnderLoad (t: Test, cluster: LocalCluster, call: Call, saleKe
   t.comment(`failover ${failover.ms} ms; checkouts refused ${recoveredAt - killedAt} ms after the kill, ` +
     `${refused.length} refusals (${[...new Set(refused.map((a) => `${a.status} ${a.error ?? ''}`))].join(', ')})`)
   t.ok(refused.every((a) => a.status === 503), 'during the election: 503, nothing else', { trouble: trouble() })
+  const unexpected = load.answers.filter((a) => ![200, 409, 429, 503].includes(a.status))
+  t.same(unexpected, [], 'every answer, before, during and after: 200, 409, 429 or 503', { trouble: trouble() })
   t.ok(recoveredAt - killedAt < failover.ms + 5_000, 'answering again within seconds of the election')
   return { answers: load.answers, killedAt }
 }
@@ -129,19 +136,23 @@ for (const replicas of [0, 1]) {
     t.comment(`acknowledged reservations lost by the failover: ${lost} of ${acknowledged.length}`)
     if (replicas > 0) t.equal(lost, 0, 'with WAIT, every acknowledged reservation survives the failover')
     const answered = answers.filter((a) => a.status !== 0).length
+    // The attempt log drains the stream and the in-process records (503s answered at the deadline
+    // are recorded once their Redis call ends): wait for both, then count.
     let last = {}
     const stored = await eventually('the attempt log caught up', async () => {
       const [row] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts WHERE sale_id = ${saleId}`
       const backlog = await cluster.client.xlen(keys.log)
       last = { rows: row!.n, backlog }
-      return backlog === 0 ? row!.n : undefined
+      return backlog === 0 && (replicas === 0 || row!.n >= answered) ? row!.n : undefined
     }, 20_000).catch((err) => {
-      t.comment(`${JSON.stringify(last)}\n${trouble()}`)
+      t.comment(`${JSON.stringify(last)} of ${answered} answered\n${trouble()}`)
       throw err
     })
     t.comment(`checkout attempts answered ${answered}, in Postgres ${stored}: ${answered - stored} lost with the old master`)
     t.ok(stored <= answered, 'no attempt stored twice')
-    const health = await calls[0]!('GET', '/health')
-    t.equal(health.status, 200, 'healthy again after the election')
+    // Any refusal is recorded in the process, not only in the old master's stream; with WAIT, every
+    // answer the stream alone holds was on a replica before it was given.
+    if (replicas > 0) t.equal(stored, answered, 'with WAIT, no answered attempt is lost')
+    await eventually('/health 200 once the cluster reports ok', async () => (await calls[0]!('GET', '/health')).status === 200, 10_000)
   })
 }

@@ -142,6 +142,9 @@ t.test('the document has every route, each with the error codes it answers', asy
         t.match(op.responses[status]!.description, `\`${code}\``, `${operation} ${status}: ${code} described`)
       }
       if (HEADERS[status]) t.ok(op.responses[status]!.headers?.[HEADERS[status]], `${operation} ${status}: ${HEADERS[status]}`)
+      // A code that says "retry" under another status carries Retry-After too; no other does.
+      const retry = codes.includes('purchase_in_progress') || status === '429' || status === '503'
+      t.equal(Boolean(op.responses[status]!.headers?.['Retry-After']), retry, `${operation} ${status}: Retry-After ${retry ? 'documented' : 'absent'}`)
     }
     const codes = Object.values(byStatus).flat()
     for (const code of EXPECTED[operation] ?? []) t.ok(codes.includes(code), `${operation} documents ${code}`)

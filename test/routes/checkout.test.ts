@@ -129,3 +129,26 @@ t.test('contest clients: item_id for id, bare codes as text, strict decimal ids'
   const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM checkout_attempts WHERE user_id = 'strict' AND result = 'invalid'`
   t.equal(row!.n, 9, 'each refused id is a stored invalid attempt')
 })
+
+t.test('an invalid checkout keeps the item and user values as sent, bounded and storable, beside the NULL ids', async (t) => {
+  const { app, sql, createSale } = await buildTestApp(t)
+  const saleId = await createSale({ items: 3, stock_per_item: 1 })
+  const sent = [
+    ['user_id=ann&id=item_7', { user_id: 'ann', item_id: null, item_sent: 'item_7', user_sent: 'ann' }],
+    ['user_id=b%00b!&id=1', { user_id: 'b\uFFFDb!', item_id: 1, item_sent: '1', user_sent: 'b\uFFFDb!' }],
+    ['user_id=cy&id=2&item_id=3', { user_id: 'cy', item_id: 2, item_sent: 'id=2&item_id=3', user_sent: 'cy' }],
+    ['user_id=dee&id=1&id=2', { user_id: 'dee', item_id: null, item_sent: '1,2', user_sent: 'dee' }],
+    [`user_id=eve&id=${'9'.repeat(1_000)}`, { user_id: 'eve', item_id: null, item_sent: `${'9'.repeat(255)}\u2026`, user_sent: 'eve' }],
+    ['id=4', { user_id: null, item_id: 4, item_sent: '4', user_sent: null }],
+  ] as const
+  for (const [query] of sent) t.equal((await app.inject({ method: 'POST', url: `/checkout?${query}` })).statusCode, 400, query)
+  const valid = await app.inject({ method: 'POST', url: '/checkout?user_id=fay&id=3' })
+  t.equal(valid.statusCode, 200)
+  await app.sale.attempts.drain()
+  const rows = await sql`
+    SELECT user_id, item_id::int, item_sent, user_sent FROM checkout_attempts
+    WHERE sale_id = ${saleId} AND result = 'invalid' ORDER BY id`
+  t.same(rows.map((r) => ({ ...r })), sent.map(([, row]) => row), 'each invalid attempt with what it sent')
+  const [ok] = await sql`SELECT item_sent, user_sent FROM checkout_attempts WHERE user_id = 'fay'`
+  t.same({ ...ok }, { item_sent: null, user_sent: null }, 'a valid attempt keeps its ids only')
+})

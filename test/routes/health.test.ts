@@ -106,9 +106,23 @@ t.test('a Redis that goes away: 503 with redis down, and back to 200 when it ret
   t.equal(back.dependencies.redis.status, 'up')
 })
 
+t.test('a dependency found down is pinged again on the next check: 200 as soon as it serves', async (t) => {
+  const node = await startRedis(t)
+  const { app } = await buildTestApp(t, { REDIS_URL: node.url, REDLOCK_REDIS_URLS: [node.url] })
+  t.equal((await app.inject('/health')).statusCode, 200)
+  // A hung Redis: the ping times out, and that answer is not kept for the cache period.
+  node.pause()
+  t.teardown(() => node.resume())
+  await eventually('a hung Redis: 503', async () => (await app.inject('/health')).statusCode === 503)
+  node.resume()
+  const after = await app.inject('/health')
+  t.equal(after.statusCode, 200, 'the next check, once Redis answers, is 200')
+  t.equal((after.json() as HealthBody).dependencies.redis.status, 'up')
+})
+
 t.test('load shedding: 503 unavailable with Retry-After, counted; health and metrics still answer', async (t) => {
   // A heap limit of one byte puts the process under pressure from the first sample on.
-  const { app, send } = await buildTestApp(t, { LOAD_SHED_HEAP_USED_BYTES: 1 })
+  const { app, send, sql } = await buildTestApp(t, { LOAD_SHED_HEAP_USED_BYTES: 1 })
   const shed = await eventually('a shed checkout', async () => {
     const res = await app.inject({ method: 'POST', url: '/checkout?user_id=u1&id=1' })
     return res.statusCode === 503 ? res : undefined
@@ -121,4 +135,10 @@ t.test('load shedding: 503 unavailable with Retry-After, counted; health and met
   const metrics = await readMetrics(send)
   t.ok((series(metrics, 'flashsale_load_shed_total', { reason: 'heap_used' }) ?? 0) >= 1, 'shed requests are counted')
   t.equal(series(metrics, 'flashsale_load_shed_total', { reason: 'event_loop_delay' }), 0)
+  // The shed checkout is an attempt: it reaches Postgres as the error it was answered.
+  const rows = await eventually('the shed checkout recorded', async () => {
+    const found = await sql`SELECT user_id, item_id::int, result FROM checkout_attempts WHERE result = 'error'`
+    return found.length > 0 ? found : undefined
+  })
+  t.same(rows.map((r) => ({ ...r })), [{ user_id: 'u1', item_id: 1, result: 'error' }])
 })

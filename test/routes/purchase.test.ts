@@ -1,6 +1,7 @@
 import t from 'tap'
 import { buildTestApp } from '../helpers/app.ts'
 import { eventually } from '../helpers/eventually.ts'
+import { lockResource } from '../../src/sale/keys.ts'
 
 t.test('purchase commits a reservation once and answers replays with the same purchase', async (t) => {
   const { app, createSale, sql } = await buildTestApp(t)
@@ -59,6 +60,7 @@ t.test('50 concurrent purchases of one code give one row and one purchase_id', a
   t.ok(ok.length >= 1, 'at least one purchase answered')
   t.equal(new Set(ok).size, 1, 'one purchase_id across all answers')
   for (const r of busy) t.equal(r.json().error, 'purchase_in_progress')
+  t.ok(busy.every((r) => Number(r.headers['retry-after']) >= 1), 'purchase_in_progress carries Retry-After')
   const [row] = await sql`SELECT count(*)::int AS n FROM purchases WHERE code = ${code}`
   t.equal(row?.n, 1, 'exactly one purchase row')
 })
@@ -86,4 +88,17 @@ t.test('double submits in a storm: every duplicate gets the first commit\'s purc
   t.ok([...ids.values()].every((s) => s.size === 1), 'one purchase_id per code')
   const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases`
   t.equal(row!.n, 500, 'one row per code')
+})
+
+t.test('a code whose lock another holder keeps: 409 purchase_in_progress with Retry-After', async (t) => {
+  const { app, createSale, config } = await buildTestApp(t, { LOCK_RETRY_COUNT: 1, LOCK_RETRY_DELAY_MS: 10 })
+  const saleId = await createSale({ items: 1, stock_per_item: 1 })
+  const { code } = (await app.inject({ method: 'POST', url: '/checkout?user_id=dora&id=1' })).json()
+  // Another process's purchase of the code (or its crashed holder's lock, until the ttl ends).
+  const busy = await app.locks.withLock('purchase', lockResource(config.REDIS_KEY_PREFIX, saleId, code), () =>
+    app.inject({ method: 'POST', url: `/purchase?code=${code}` }))
+  t.equal(busy.statusCode, 409)
+  t.equal(busy.json().error, 'purchase_in_progress')
+  t.equal(busy.headers['retry-after'], '1', 'retry in a second: the holder finishes, or its lock ends')
+  t.equal((await app.inject({ method: 'POST', url: `/purchase?code=${code}` })).statusCode, 200, 'the retry buys')
 })

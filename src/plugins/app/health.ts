@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import client from '@platformatic/prom-client'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { getHeapStatistics } from 'node:v8'
@@ -11,7 +12,12 @@ import { assertServing } from '../external/redis.ts'
 const WINDOW_MS = 10_000
 /** A dependency that does not answer a ping within this is reported down. */
 export const PING_TIMEOUT_MS = 500
-/** Pings are shared for this long, so health checks under load cost nothing. */
+/**
+ * Pings that found every dependency up are shared for this long, so health checks under load
+ * cost nothing. A ping that found one down is shared only while it runs: the next check pings
+ * again, so health turns 200 as soon as the dependency serves (a Redis back, a cluster's election
+ * over), not a cache period later.
+ */
 export const PING_CACHE_MS = 1_000
 
 export type DependencyName = 'redis' | 'postgres'
@@ -121,29 +127,38 @@ async function timedPing (ping: () => Promise<unknown>): Promise<DependencyStatu
   }
 }
 
+/** Pings of Redis and Postgres, shared while fresh (see PING_CACHE_MS). */
+function sharedPings ({ saleMeters, redis, sql }: FastifyInstance): () => Promise<Record<DependencyName, DependencyStatus>> {
+  let cached: { at: number; value: Promise<Record<DependencyName, DependencyStatus>> } | undefined
+  return () => {
+    const now = Date.now()
+    if (cached && now - cached.at <= PING_CACHE_MS) return cached.value
+    const entry = {
+      at: now,
+      value: Promise.all([
+        // A cluster answers only when its state is ok: every slot served.
+        timedPing(() => saleMeters.redis('ping', () => assertServing(redis))),
+        timedPing(() => saleMeters.db('ping', async () => sql`SELECT 1`)),
+      ]).then(([r, p]) => {
+        if (r.status === 'down' || p.status === 'down') entry.at = 0
+        return { redis: r, postgres: p }
+      }),
+    }
+    cached = entry
+    return entry.value
+  }
+}
+
 /**
  * Health: event-loop and dependency state for /health and readiness, and Prometheus gauges of
  * dependency reachability.
  */
 export default fp(
   async function healthPlugin (fastify) {
-    const { meters, saleMeters, redis, sql } = fastify
+    const { meters } = fastify
     const loop = rollingEventLoop()
     let shuttingDown = false
-    let cached: { at: number; value: Promise<Record<DependencyName, DependencyStatus>> } | undefined
-
-    const dependencies = () => {
-      const now = Date.now()
-      if (!cached || now - cached.at > PING_CACHE_MS) {
-        const value = Promise.all([
-          // A cluster answers only when its state is ok: every slot served.
-          timedPing(() => saleMeters.redis('ping', () => assertServing(redis))),
-          timedPing(() => saleMeters.db('ping', async () => sql`SELECT 1`)),
-        ]).then(([r, p]) => ({ redis: r, postgres: p }))
-        cached = { at: now, value }
-      }
-      return cached.value
-    }
+    const dependencies = sharedPings(fastify)
 
     processGauges(meters.registry)
     // Each gauge reads the shared ping itself: the registry collects all metrics at once, so a

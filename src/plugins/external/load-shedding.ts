@@ -36,6 +36,7 @@ export default fp(
       if (request.routeOptions.config.shed === false) return undefined
       const reason = SHED_REASON[type]
       if (reason) shed[reason].inc()
+      request.routeOptions.config.whenShed?.(request)
       reply.code(ERRORS.unavailable.status).header('retry-after', RETRY_AFTER_SECONDS)
       return { error: 'unavailable', message: ERRORS.unavailable.message }
     }

@@ -65,16 +65,22 @@ export async function connectCluster (seeds: readonly string[], commandTimeout: 
 
 /**
  * Throws unless Redis can serve: a server that answers PING, or a cluster whose state is ok (every
- * slot served by a reachable master).
+ * slot served by a reachable master). Every master the client knows is asked, and one saying ok
+ * is enough: after a failover the client may still list the dead master until its slot map is
+ * refreshed, and asking that one alone would report a healthy cluster down.
  */
 export async function assertServing (redis: Redis | Cluster): Promise<void> {
   if (!(redis instanceof Cluster)) {
     await redis.ping()
     return
   }
-  const info = await redis.cluster('INFO') as string
-  const state = /cluster_state:(\w+)/.exec(info)?.[1]
-  if (state !== 'ok') throw new Error(`cluster state is ${state ?? 'unknown'}`)
+  await Promise.any(redis.nodes('master').map(async (node) => {
+    const state = /cluster_state:(\w+)/.exec(String(await node.cluster('INFO')))?.[1]
+    if (state !== 'ok') throw new Error(`cluster state is ${state ?? 'unknown'} at ${node.options.host}:${node.options.port}`)
+  })).catch((err: unknown) => {
+    const reasons = err instanceof AggregateError ? err.errors.map((e) => (e as Error).message) : [String(err)]
+    throw new Error(`no master says the cluster is ok (${reasons.join('; ') || 'no master known'})`, { cause: err })
+  })
 }
 
 declare module 'fastify' {
