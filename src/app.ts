@@ -12,6 +12,7 @@ import redisPlugin from './plugins/external/redis.ts'
 import postgresPlugin from './plugins/external/postgres.ts'
 import redlockPlugin from './plugins/external/redlock.ts'
 import salePlugin from './plugins/app/sale.ts'
+import attemptRetentionPlugin from './plugins/app/attempt-retention.ts'
 import healthPlugin from './plugins/app/health.ts'
 import loadSheddingPlugin from './plugins/external/load-shedding.ts'
 import metricsAccessPlugin from './plugins/app/metrics-access.ts'
@@ -55,6 +56,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
   await fastify.register(redlockPlugin)
   if (traced) await fastify.register(traced.stepTracing(tracing))
   await fastify.register(salePlugin)
+  await fastify.register(attemptRetentionPlugin)
   await fastify.register(healthPlugin)
   await fastify.register(loadSheddingPlugin)
   await fastify.register(securityPlugin, { rateKeyPrefix: routeRateKeyPrefix(config.REDIS_KEY_PREFIX) })

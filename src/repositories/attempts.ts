@@ -60,7 +60,7 @@ export async function insertAttempts (sql: Sql, rows: readonly AttemptRow[]): Pr
     INSERT INTO checkout_attempts (attempt_key, sale_id, user_id, item_id, result, code, created_at, stream_id)
     SELECT * FROM unnest(${key}::text[], ${sale}::bigint[], ${user}::text[], ${item}::bigint[], ${result}::text[],
                          ${code}::text[], ${at}::timestamptz[], ${stream}::text[])
-    ON CONFLICT (attempt_key) DO UPDATE SET result = excluded.result, code = NULL
+    ON CONFLICT (sale_id, attempt_key) DO UPDATE SET result = excluded.result, code = NULL
       WHERE excluded.result = 'error' AND checkout_attempts.result <> 'error'`
 }
 
