@@ -5,6 +5,8 @@
 -- ever refused for want of a partition. Every row of the old table is kept.
 ALTER TABLE checkout_attempts RENAME TO checkout_attempts_unpartitioned;
 ALTER SEQUENCE checkout_attempts_id_seq OWNED BY NONE;
+DROP INDEX checkout_attempts_key;
+DROP INDEX checkout_attempts_sale_result;
 
 CREATE TABLE checkout_attempts (
   id          bigint      NOT NULL DEFAULT nextval('checkout_attempts_id_seq'),
