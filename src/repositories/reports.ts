@@ -32,29 +32,54 @@ export async function saleFacts (sql: Sql, saleId: number): Promise<SaleFacts> {
   }
 }
 
-export interface PurchaseExportRow {
-  purchase_id: string
-  code: string
-  item_id: number
-  user_id: string
-  created_at: Date
+export type ExportFormat = 'csv' | 'ndjson'
+
+/** A CSV field (RFC 4180), quoted only when it holds a separator, a quote or a line break. */
+const CSV_TEXT = (column: string) =>
+  `CASE WHEN ${column} ~ '[",\r\n]' THEN '"' || replace(${column}, '"', '""') || '"' ELSE ${column} END`
+/** Milliseconds and a Z, as JavaScript's toISOString writes it. */
+const ISO_TIME = 'to_char(created_at AT TIME ZONE \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\')'
+
+/** Each purchase as one line of the export, written by Postgres: no row object to build here. */
+const LINE: Record<ExportFormat, string> = {
+  csv: `concat_ws(',', id, ${CSV_TEXT('code')}, sale_id, item_id, ${CSV_TEXT('user_id')}, ${ISO_TIME})`,
+  ndjson: `json_build_object('purchase_id', id::text, 'code', code, 'sale_id', sale_id, 'item_id', item_id,
+                             'user_id', user_id, 'created_at', ${ISO_TIME})::text`,
 }
 
 /**
- * Every purchase of a sale in the order made, read through a cursor `batch` rows at a time: the
- * next batch is fetched only when the caller asks for it, so memory stays flat however many
- * there are and a slow reader slows the query instead of filling the process. The export runs
- * on a connection of its own without the statement timeout (a large export is one long
- * statement), which it restores before giving the connection back.
+ * Every purchase of a sale in the order made, as lines of the export, read through a cursor
+ * `batch` rows at a time: the next batch is fetched only when the caller asks for it, so memory
+ * stays flat however many there are, and a slow reader slows the query instead of filling the
+ * process. Each batch comes joined, one line per purchase, each line ending with a line break.
+ * The export runs on a connection of its own without the statement timeout (a large export is
+ * one long statement), which it restores before giving the connection back.
  */
-export async function * purchaseBatches (sql: Sql, saleId: number, batch = 2_000): AsyncGenerator<PurchaseExportRow[]> {
+/**
+ * The next batch as one buffer. Its rows go out of scope here, before the buffer waits for the
+ * socket: held across that wait, they would outlive young-generation collections and be
+ * promoted, a row at a time, into the old generation.
+ */
+async function joined (batches: AsyncIterator<unknown[][]>, eol: string): Promise<Buffer | undefined> {
+  const next = await batches.next()
+  if (next.done === true) return undefined
+  let out = ''
+  for (const row of next.value) out += `${row[0] as string}${eol}`
+  return Buffer.from(out)
+}
+
+export async function * purchaseLines (sql: Sql, saleId: number, format: ExportFormat, batch = 1_000): AsyncGenerator<Buffer> {
+  const eol = format === 'csv' ? '\r\n' : '\n'
   const conn = await sql.reserve()
+  let batches: AsyncIterator<unknown[][]> | undefined
   try {
     await conn`SET statement_timeout = 0`
-    yield * conn<PurchaseExportRow[]>`
-      SELECT id::text AS purchase_id, code, item_id, user_id, created_at
-        FROM purchases WHERE sale_id = ${saleId} ORDER BY id`.cursor(batch)
+    const query = conn.unsafe(`SELECT ${LINE[format]} FROM purchases WHERE sale_id = $1 ORDER BY id`, [saleId]).values()
+    batches = query.cursor(batch)[Symbol.asyncIterator]()
+    for (let chunk = await joined(batches, eol); chunk !== undefined; chunk = await joined(batches, eol)) yield chunk
   } finally {
+    // A reader gone half-way: the cursor is closed before its connection is given back.
+    await Promise.resolve(batches?.return?.()).catch(() => {})
     await conn`RESET statement_timeout`.catch(() => {})
     conn.release()
   }

@@ -61,8 +61,10 @@ t.test('an export gives its connection back, statement timeout restored, even wh
   // With a pool of two, four abandoned exports that kept their connections would leave none.
   const full = await fetch(`${address}/admin/sales/${saleId}/purchases`, { headers: auth })
   t.equal((await full.text()).split('\r\n').length - 2, 20_000, 'a full export after them')
-  // Both connections at once (each holds its query for a moment).
-  const timeouts = await Promise.all([1, 2].map(() => app.sql`SELECT current_setting('statement_timeout') AS s, pg_backend_pid() AS pid, pg_sleep(0.2)`))
-  t.equal(new Set(timeouts.map(([r]) => r!.pid)).size, 2, 'two connections')
-  for (const [r] of timeouts) t.equal(r!.s, `${config.DB_STATEMENT_TIMEOUT_MS / 1000}s`, 'each keeps its statement timeout')
+  // Both of the pool's connections, one after the other held.
+  const held = [await app.sql.reserve(), await app.sql.reserve()]
+  t.teardown(() => held.forEach((c) => c.release()))
+  const seen = await Promise.all(held.map(async (c) => (await c`SELECT current_setting('statement_timeout') AS s, pg_backend_pid() AS pid`)[0]!))
+  t.equal(new Set(seen.map((r) => r.pid)).size, 2, 'two connections')
+  for (const r of seen) t.equal(r.s, `${config.DB_STATEMENT_TIMEOUT_MS / 1000}s`, 'each keeps its statement timeout')
 })
