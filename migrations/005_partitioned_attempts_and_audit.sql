@@ -22,9 +22,10 @@ CREATE TABLE checkout_attempts (
 ALTER SEQUENCE checkout_attempts_id_seq OWNED BY checkout_attempts.id;
 
 -- A partitioned unique key must hold the partition key: an attempt is unique within its sale
--- (its key is the reservation code or a random one, and one attempt belongs to one sale), and
--- attempts of no sale are unique among themselves (NULLS NOT DISTINCT).
-CREATE UNIQUE INDEX checkout_attempts_key ON checkout_attempts (sale_id, attempt_key) NULLS NOT DISTINCT;
+-- (one attempt belongs to one sale, whether recorded in the process, in the sale's stream, or
+-- both). Attempts of no sale are only ever recorded once, by the process, under a random key;
+-- rows from before attempt keys have none.
+CREATE UNIQUE INDEX checkout_attempts_key ON checkout_attempts (sale_id, attempt_key);
 CREATE INDEX checkout_attempts_sale_result ON checkout_attempts (sale_id, result);
 
 CREATE TABLE checkout_attempts_no_sale PARTITION OF checkout_attempts FOR VALUES IN (NULL);
