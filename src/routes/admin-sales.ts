@@ -126,7 +126,8 @@ const admin: FastifyPluginAsyncTypebox = async (fastify) => {
       params: SaleParams,
       response: {
         200: SaleChanged,
-        ...errorResponses('invalid_request', 'unauthorized', 'sale_not_found', 'invalid_transition', 'rate_limited'),
+        ...errorResponses('invalid_request', 'unauthorized', 'sale_not_found', 'invalid_transition', 'payload_too_large',
+          'unsupported_media_type', 'rate_limited'),
       },
     },
   }, async (request, reply) => transition(request.params.id, 'end', reply))
@@ -144,7 +145,8 @@ const admin: FastifyPluginAsyncTypebox = async (fastify) => {
       params: SaleParams,
       response: {
         200: SaleChanged,
-        ...errorResponses('invalid_request', 'unauthorized', 'sale_not_found', 'invalid_transition', 'rate_limited'),
+        ...errorResponses('invalid_request', 'unauthorized', 'sale_not_found', 'invalid_transition', 'payload_too_large',
+          'unsupported_media_type', 'rate_limited'),
       },
     },
   }, async (request, reply) => transition(request.params.id, 'cancel', reply))

@@ -141,6 +141,8 @@ t.test('POST /admin/sales/:id/end ends a running sale at once: no checkout, its 
   t.same([r.statusCode, r.json().error], [409, 'invalid_transition'], 'a sale not started cannot be ended')
   t.match(r.json().message, /scheduled/)
   t.equal((await app.inject({ method: 'POST', url: '/admin/sales/x/end', headers: auth })).statusCode, 400)
+  const text = await app.inject({ method: 'POST', url: `/admin/sales/${scheduled}/end`, headers: { ...auth, 'content-type': 'text/plain' }, payload: 'now' })
+  t.same([text.statusCode, text.json().error], [415, 'unsupported_media_type'], 'JSON bodies only, as everywhere in the operator API')
 })
 
 t.test('an ended sale stops taking checkouts on every instance, and a stale catalog cannot reopen it', async (t) => {
