@@ -7,6 +7,7 @@ import { migrate, MIGRATIONS_DIR } from '../../src/migrate.ts'
 import { insertAttempts } from '../../src/repositories/attempts.ts'
 import { dropExpiredAttempts } from '../../src/repositories/partitions.ts'
 import { testDatabase, testDatabaseUrl } from '../helpers/services.ts'
+import { loadConfig } from '../../src/config.ts'
 
 const PARTITIONED = '005_partitioned_attempts_and_audit.sql'
 
@@ -113,3 +114,23 @@ t.test('a sale created through the catalog has its partition, and its attempts l
   const [row] = await sql.unsafe(`SELECT count(*)::int AS n FROM checkout_attempts_s${saleId}`)
   t.equal(row!.n, 1)
 })
+
+t.test('with ATTEMPT_RETENTION_DAYS the service drops expired attempts by itself, from its start', async (t) => {
+  const { buildTestApp } = await import('../helpers/app.ts')
+  const url = await testDatabaseUrl(t)
+  const sql = postgres(url, { max: 1, onnotice: () => {} })
+  t.teardown(() => sql.end())
+  const [old] = await sql`INSERT INTO sales (starts_at, ends_at, per_user_limit, reservation_ttl_seconds, items, stock_per_item)
+    VALUES (now() - interval '10 days', now() - interval '9 days', 1, 1, 1, 1) RETURNING id::int`
+  await sql.unsafe(`CREATE TABLE checkout_attempts_s${old!.id} PARTITION OF checkout_attempts FOR VALUES IN (${old!.id})`)
+  await buildTestApp(t, { DATABASE_URL: url, ATTEMPT_RETENTION_DAYS: 7 })
+  const { eventually } = await import('../helpers/eventually.ts')
+  await eventually('the expired partition to be dropped', async () => !(await partitionsOf(sql)).includes(`checkout_attempts_s${old!.id}`))
+  t.pass('dropped')
+  t.equal(loadConfigDays('0'), 0, '0 keeps everything (the default)')
+  t.throws(() => loadConfigDays('-1'), /ATTEMPT_RETENTION_DAYS/)
+})
+
+function loadConfigDays (value: string): number {
+  return loadConfig({ ATTEMPT_RETENTION_DAYS: value }).ATTEMPT_RETENTION_DAYS
+}
