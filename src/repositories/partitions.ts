@@ -8,12 +8,15 @@ export function attemptPartition (saleId: number | string): string {
 }
 
 /**
- * Creates a sale's partition of the attempt log, in the transaction that creates the sale. Were
+ * Creates a sale's partition of the attempt log, in the transaction that creates the sale. It
+ * is made apart and then attached: attaching takes a lock that lets the attempt log's inserts go
+ * on (creating it as `PARTITION OF` would hold them until the sale's transaction commits). Were
  * it missing, the sale's attempts would land in the default partition: kept all the same.
  */
 export async function createAttemptPartition (tx: TransactionSql | Sql, saleId: number | string): Promise<void> {
   const name = attemptPartition(saleId)
-  await tx.unsafe(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF checkout_attempts FOR VALUES IN (${String(saleId)})`)
+  await tx.unsafe(`CREATE TABLE ${name} (LIKE checkout_attempts INCLUDING DEFAULTS)`)
+  await tx.unsafe(`ALTER TABLE checkout_attempts ATTACH PARTITION ${name} FOR VALUES IN (${String(saleId)})`)
 }
 
 export interface RetentionPass {
