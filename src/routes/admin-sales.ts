@@ -27,9 +27,10 @@ export function saleView (row: SaleRecord, now = Date.now()) {
   }
 }
 
-const admin: FastifyPluginAsyncTypebox = async (fastify) => {
+/** POST /sales: a sale now or later. */
+const createRoute: FastifyPluginAsyncTypebox = async (fastify) => {
   const { catalog } = fastify.sale
-  const { config, sql } = fastify
+  const { config } = fastify
 
   fastify.post('/sales', {
     config: { auth: 'operator', audit: 'create_sale' },
@@ -79,6 +80,12 @@ const admin: FastifyPluginAsyncTypebox = async (fastify) => {
       units_total: sale.unitsTotal,
     })
   })
+}
+
+/** GET /sales and /sales/:id: every sale, and one with its report. */
+const readRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { catalog } = fastify.sale
+  const { sql } = fastify
 
   fastify.get('/sales', {
     config: { auth: 'operator' },
@@ -112,6 +119,12 @@ const admin: FastifyPluginAsyncTypebox = async (fastify) => {
     const now = Date.now()
     return { sale: saleView(row, now), report: await saleReport(sql, catalog, row, now) }
   })
+}
+
+/** POST /sales/:id/end and DELETE /sales/:id: a sale ended now, or cancelled before it starts. */
+const transitionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { catalog } = fastify.sale
+  const { sql } = fastify
 
   fastify.post('/sales/:id/end', {
     config: { auth: 'operator', audit: 'end_sale' },
@@ -165,4 +178,11 @@ const admin: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 }
 
-export default admin
+/** The sales of the operator API: create, list, inspect, end, cancel. */
+const sales: FastifyPluginAsyncTypebox = async (fastify) => {
+  await fastify.register(createRoute)
+  await fastify.register(readRoutes)
+  await fastify.register(transitionRoutes)
+}
+
+export default sales

@@ -3,9 +3,9 @@ import { request } from 'node:http'
 import { readFileSync } from 'node:fs'
 import postgres from 'postgres'
 import { ADMIN_TOKEN } from '../helpers/app.ts'
-import { startService } from '../helpers/service-process.ts'
+import { startService } from '../../kit/service-process.ts'
 import { testDatabaseUrl, TEST_REDIS_URL } from '../helpers/services.ts'
-import { uniqueName } from '../../src/scratch-servers.ts'
+import { uniqueName } from '../../kit/scratch-servers.ts'
 
 const ROWS = 1_000_000
 const LIMIT_BYTES = 50 * 1024 * 1024
