@@ -208,3 +208,19 @@ t.test('the hourly schedule keeps going around an ended or cancelled hour', asyn
   t.same(after.map((r) => [r.id, r.open]), [[current, true], [next, false]], 'neither hour is made again: the operator\'s word stands')
   t.equal((await app.inject({ method: 'POST', url: '/checkout?user_id=ann&id=1' })).json().error, 'sale_not_active')
 })
+
+t.test('ending a sale spread over shards closes every shard', async (t) => {
+  const { app, createSale, redis } = await buildTestApp(t, { SALE_SHARDS: 3 })
+  const saleId = await createSale({ items: 30, stock_per_item: 3, per_user_limit: 100 })
+  const sale = app.sale.catalog.get(saleId)!
+  t.equal(sale.shards.length, 3)
+  t.equal((await app.inject({ method: 'POST', url: '/checkout?user_id=ann&id=1' })).statusCode, 200)
+  const res = await app.inject({ method: 'POST', url: `/admin/sales/${saleId}/end`, headers: auth })
+  t.equal(res.statusCode, 200)
+  const end = String(Date.parse(res.json().sale.ends_at))
+  t.same(await Promise.all(sale.shards.map((keys) => redis.hget(keys.meta, 'end'))), [end, end, end], 'each shard holds the new end')
+  for (let item = 1; item <= 30; item++) {
+    const r = await app.inject({ method: 'POST', url: `/checkout?user_id=u${item}&id=${item}` })
+    t.equal(r.json().error, 'sale_not_active', `item ${item}`)
+  }
+})
