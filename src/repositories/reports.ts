@@ -48,14 +48,6 @@ const LINE: Record<ExportFormat, string> = {
 }
 
 /**
- * Every purchase of a sale in the order made, as lines of the export, read through a cursor
- * `batch` rows at a time: the next batch is fetched only when the caller asks for it, so memory
- * stays flat however many there are, and a slow reader slows the query instead of filling the
- * process. Each batch comes joined, one line per purchase, each line ending with a line break.
- * The export runs on a connection of its own without the statement timeout (a large export is
- * one long statement), which it restores before giving the connection back.
- */
-/**
  * The next batch as one buffer. Its rows go out of scope here, before the buffer waits for the
  * socket: held across that wait, they would outlive young-generation collections and be
  * promoted, a row at a time, into the old generation.
@@ -68,6 +60,14 @@ async function joined (batches: AsyncIterator<unknown[][]>, eol: string): Promis
   return Buffer.from(out)
 }
 
+/**
+ * Every purchase of a sale in the order made, as lines of the export, read through a cursor
+ * `batch` rows at a time: the next batch is fetched only when the caller asks for it, so memory
+ * stays flat however many there are, and a slow reader slows the query instead of filling the
+ * process. Each batch comes joined, one line per purchase, each line ending with a line break.
+ * The export runs on a connection of its own without the statement timeout (a large export is
+ * one long statement), which it restores before giving the connection back.
+ */
 export async function * purchaseLines (sql: Sql, saleId: number, format: ExportFormat, batch = 1_000): AsyncGenerator<Buffer> {
   const eol = format === 'csv' ? '\r\n' : '\n'
   const conn = await sql.reserve()
