@@ -1,4 +1,9 @@
 import t from 'tap'
+import { Writable } from 'node:stream'
+import { build, serverOptions } from '../../src/server.ts'
+import { uniqueName } from '../../kit/scratch-servers.ts'
+import { testDatabaseUrl } from '../helpers/services.ts'
+import { dropKeys, testRedisClient, testRedisConfig } from '../helpers/test-redis.ts'
 import { ADMIN_TOKEN, buildTestApp } from '../helpers/app.ts'
 import { loadConfig, ConfigError } from '../../src/config.ts'
 import { operatorMatcher, tokenFingerprint } from '../../src/bearer-token.ts'
@@ -91,4 +96,36 @@ t.test('the audit has one row per operator action, naming who, never the token',
   }
   const refused = await app.inject({ url: '/admin/audit', headers: { authorization: 'Bearer nope-nope-nope-nope-nope' } })
   t.equal(refused.statusCode, 401)
+})
+
+t.test('actions and refusals are logged: each action once, refusals at most once per interval, never a token', async (t) => {
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk, _encoding, done) { lines.push(String(chunk)); done() } })
+  const config = loadConfig({}, {
+    ...testRedisConfig(),
+    DATABASE_URL: await testDatabaseUrl(t),
+    REDIS_KEY_PREFIX: uniqueName('t').replace(/_/g, '-'),
+    ADMIN_TOKENS: [{ name: 'alice', token: ALICE }],
+    SALE_SCHEDULE: 'off',
+    LOG_LEVEL: 'info',
+  })
+  const app = await build(config, { ...serverOptions(config), logger: { level: 'info', stream } })
+  const redis = testRedisClient()
+  t.teardown(async () => {
+    await app.close()
+    await dropKeys(redis, config.REDIS_KEY_PREFIX)
+    await redis.quit()
+  })
+  await app.ready()
+  for (let i = 0; i < 20; i++) await app.inject({ url: '/admin/audit', headers: { authorization: `Bearer wrong-${i}-token-0123456789` } })
+  await app.inject({ method: 'POST', url: '/admin/sales', headers: { authorization: `Bearer ${ALICE}` }, payload: { items: 1, stock_per_item: 1 } })
+
+  const logged = lines.map((l) => JSON.parse(l) as { msg: string; refused?: number; audit?: { operator: string; action: string } })
+  const refusals = logged.filter((l) => l.msg === 'operator call refused: missing or unknown token')
+  t.equal(refusals.length, 1, '20 refusals within the interval: one line')
+  t.equal(refusals[0]!.refused, 1, 'counting the refusals since the last line')
+  t.match((await app.inject('/metrics')).body, /flashsale_admin_auth_failures_total 20\b/, 'each one counted')
+  const actions = logged.filter((l) => l.msg === 'operator action')
+  t.same(actions.map((a) => [a.audit?.action, a.audit?.operator]), [['create_sale', 'alice']], 'the action, with its operator')
+  t.notMatch(lines.join(''), /wrong-\d+-token|alice-token/, 'no token in any log line')
 })
