@@ -13,6 +13,7 @@ import postgresPlugin from './plugins/external/postgres.ts'
 import redlockPlugin from './plugins/external/redlock.ts'
 import locksPlugin from './plugins/app/locks.ts'
 import salePlugin from './plugins/app/sale.ts'
+import attemptRetentionPlugin from './plugins/app/attempt-retention.ts'
 import healthPlugin from './plugins/app/health.ts'
 import loadSheddingPlugin from './plugins/external/load-shedding.ts'
 import metricsAccessPlugin from './plugins/app/metrics-access.ts'
@@ -57,6 +58,7 @@ const app: FastifyPluginAsync<AppOptions> = async (fastify: FastifyInstance, { c
   await fastify.register(locksPlugin)
   if (traced) await fastify.register(traced.stepTracing(tracing))
   await fastify.register(salePlugin)
+  await fastify.register(attemptRetentionPlugin)
   await fastify.register(healthPlugin)
   await fastify.register(loadSheddingPlugin)
   await fastify.register(securityPlugin, { rateKeyPrefix: routeRateKeyPrefix(config.REDIS_KEY_PREFIX) })

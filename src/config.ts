@@ -28,6 +28,10 @@ export const ConfigSchema = Type.Object({
   REDIS_WAIT_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 100 }),
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'fs' }),
   ADMIN_TOKEN: Type.String({ default: '' }),
+  // Named operators, `name:token,...`: the audit says who (see parseAdminTokens).
+  ADMIN_TOKENS: Type.Array(Type.Object({ name: Type.String(), token: Type.String() }), { default: [] }),
+  // Attempts of sales ended longer ago than this many days are dropped; 0 keeps them all.
+  ATTEMPT_RETENTION_DAYS: Type.Integer({ minimum: 0, maximum: 36_500, default: 0 }),
   RESERVATION_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
   PER_USER_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10 }),
   SALE_SCHEDULE: Type.Union([Type.Literal('hourly'), Type.Literal('off')], { default: 'hourly' }),
@@ -132,6 +136,30 @@ export function parseTrustProxy (value: string): boolean | string[] | { problem:
   return { problem: `TRUST_PROXY: ${which}expected ${TRUST_PROXY_VALUES} (got ${JSON.stringify(value)})` }
 }
 
+const OPERATOR_NAME = /^[A-Za-z0-9_.@-]{1,64}$/
+
+/**
+ * ADMIN_TOKENS as `name:token` pairs, comma-separated. Problems never quote a token: they name
+ * the entry by its position and its operator.
+ */
+export function parseAdminTokens (value: string, adminToken = ''): { name: string; token: string }[] | { problems: string[] } {
+  const problems: string[] = []
+  const tokens: { name: string; token: string }[] = []
+  value.split(',').map((e) => e.trim()).filter(Boolean).forEach((entry, i) => {
+    const at = entry.indexOf(':')
+    const name = at < 0 ? '' : entry.slice(0, at)
+    const token = at < 0 ? '' : entry.slice(at + 1)
+    const which = `ADMIN_TOKENS: entry ${i + 1}${OPERATOR_NAME.test(name) ? ` (${name})` : ''}`
+    if (at < 0) problems.push(`${which}: expected name:token`)
+    else if (!OPERATOR_NAME.test(name)) problems.push(`${which}: the name must be 1-64 characters of [A-Za-z0-9_.@-]`)
+    else if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token)) problems.push(`${which}: the token must be at least ${MIN_TOKEN_LENGTH} characters, no spaces (got ${token.length})`)
+    else if (tokens.some((t) => t.name === name)) problems.push(`${which}: the name is given twice`)
+    else if (tokens.some((t) => t.token === token) || token === adminToken) problems.push(`${which}: the token is already another operator's`)
+    else tokens.push({ name, token })
+  })
+  return problems.length > 0 ? { problems } : tokens
+}
+
 const numeric = new Set(
   Object.entries(ConfigSchema.properties)
     .filter(([, s]) => s.type === 'integer')
@@ -165,6 +193,11 @@ export function loadConfig (
       raw.TRUST_PROXY = trust
     }
   }
+  if (typeof raw.ADMIN_TOKENS === 'string') {
+    const tokens = parseAdminTokens(raw.ADMIN_TOKENS, typeof raw.ADMIN_TOKEN === 'string' ? raw.ADMIN_TOKEN : '')
+    if ('problems' in tokens) early.push(...tokens.problems)
+    raw.ADMIN_TOKENS = 'problems' in tokens ? [] : tokens
+  }
   Object.assign(raw, overrides)
   raw.REDIS_URL ??= LOCAL_REDIS_URL
   raw.DATABASE_URL ??= LOCAL_DATABASE_URL
@@ -185,8 +218,8 @@ export function loadConfig (
   if (config.OTEL_TRACES_SAMPLER_ARG && Number.isNaN(samplerRatio(config))) {
     problems.push(`OTEL_TRACES_SAMPLER_ARG: must be a number from 0 to 1 (got ${JSON.stringify(config.OTEL_TRACES_SAMPLER_ARG)})`)
   }
-  if (config.SALE_SCHEDULE === 'off' && !config.ADMIN_TOKEN) {
-    problems.push('ADMIN_TOKEN: required when SALE_SCHEDULE=off, since sales then come only from the operator API')
+  if (config.SALE_SCHEDULE === 'off' && !config.ADMIN_TOKEN && config.ADMIN_TOKENS.length === 0) {
+    problems.push('ADMIN_TOKEN: required (or ADMIN_TOKENS) when SALE_SCHEDULE=off, since sales then come only from the operator API')
   }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)])
   return config

@@ -4,7 +4,7 @@ import type { FastifyRequest, RouteOptions } from 'fastify'
 // there, whatever the route's path:
 // - `rateLimit: false` (@fastify/rate-limit's own key): not counted against the per-address limit;
 // - `shed: false`: answered even under pressure, when load shedding refuses the rest;
-// - `auth: 'operator'`: only with the operator token (ADMIN_TOKEN);
+// - `auth: 'operator'`: only with an operator token (ADMIN_TOKEN or one of ADMIN_TOKENS);
 // - `whenShed`: what the route records of a request load shedding refused (checkout: the attempt).
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -61,7 +61,8 @@ t.test('a known path with another method answers 405 with Allow, and is measured
   const { app, send } = await buildTestApp(t)
   for (const [method, url, allow] of [
     ['GET', '/checkout', 'POST'], ['PUT', '/purchase?code=x', 'POST'], ['DELETE', '/sale', 'GET, HEAD'],
-    ['POST', '/sale/items', 'GET, HEAD'], ['GET', '/admin/sales', 'POST'], ['POST', '/health', 'GET, HEAD'],
+    ['POST', '/sale/items', 'GET, HEAD'], ['PUT', '/admin/sales', 'GET, HEAD, POST'], ['GET', '/admin/sales/1/end', 'POST'],
+    ['PATCH', '/admin/sales/1', 'DELETE, GET, HEAD'], ['POST', '/health', 'GET, HEAD'],
     ['POST', '/metrics', 'GET'], ['DELETE', '/docs/json', 'GET, HEAD'],
   ] as const) {
     const res = await app.inject({ method, url })

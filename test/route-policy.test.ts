@@ -43,7 +43,7 @@ t.test('the service\'s own routes declare their policy', async (t) => {
   const { app } = await buildTestApp(t, {}, (app) => {
     app.addHook('onRequest', async (request) => { seen = request.routeOptions.config })
   })
-  const declared = async (method: 'GET' | 'POST', url: string) => {
+  const declared = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string) => {
     seen = undefined
     await app.inject({ method, url })
     return seen as FastifyContextConfig | undefined
@@ -56,6 +56,10 @@ t.test('the service\'s own routes declare their policy', async (t) => {
   t.match(checkout, { rateLimit: false }, 'POST /checkout: limited by its script, not by the limiter')
   t.not(checkout?.shed, false, 'and shed like any buyer route')
   t.match(await declared('POST', '/admin/sales'), { auth: 'operator' }, 'POST /admin/sales: operator only')
-  t.not((await declared('GET', '/admin/sales'))?.auth, 'operator', 'its 405 asks for no token (it reveals only Allow)')
+  for (const [method, url] of [['GET', '/admin/sales'], ['GET', '/admin/sales/1'], ['POST', '/admin/sales/1/end'],
+    ['DELETE', '/admin/sales/1'], ['GET', '/admin/sales/1/purchases'], ['GET', '/admin/audit']] as const) {
+    t.match(await declared(method, url), { auth: 'operator' }, `${method} ${url}: operator only`)
+  }
+  t.not((await declared('PUT', '/admin/sales'))?.auth, 'operator', 'its 405 asks for no token (it reveals only Allow)')
   t.not((await declared('GET', '/sale'))?.rateLimit, false, 'GET /sale: limited')
 })

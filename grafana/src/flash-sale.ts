@@ -4,6 +4,9 @@ import { dashboard, q, row, SEL, stat, timeseries } from './panels.ts'
 const units = (metric: string) => `max(${metric}{${SEL}})`
 const AVAILABLE = `${units('flashsale_sale_units_total')} - ${units('flashsale_sale_units_sold')} - ${units('flashsale_sale_units_reserved')}`
 
+const PURCHASE_RATE = `sum(rate(flashsale_purchase_attempts_total{${SEL}, result="success"}[5m]))`
+const CHECKOUT_RATE = `sum(rate(flashsale_checkout_attempts_total{${SEL}, result="success"}[5m]))`
+
 /** The sale as a buyer and an operator see it: stock, outcomes, conversion, expiries, attempt log. */
 export function flashSale () {
   return dashboard('flashsale-sale', 'Flashsale / Flash sale',
@@ -14,6 +17,12 @@ export function flashSale () {
     .withPanel(stat('Units sold', 'Units bought in the current sale.', 'short', q(units('flashsale_sale_units_sold'), 'sold')))
     .withPanel(stat('Sell-through', 'Share of the sale\'s units sold.', 'percentunit',
       q(`${units('flashsale_sale_units_sold')} / ${units('flashsale_sale_units_total')}`, 'sold share')))
+    .withPanel(stat('Time to sell out',
+      'At the pace of the last 5 minutes, how long until every unit is sold (0 once sold out). The sale\'s actual time ' +
+        'to sell out is in its report: GET /admin/sales/:id, sell_out_seconds.', 's',
+      q(`(${units('flashsale_sale_units_total')} - ${units('flashsale_sale_units_sold')}) / (${PURCHASE_RATE} > 0)`, 'to sell out'), 12))
+    .withPanel(stat('Conversion (5 min)', 'Purchases per successful checkout over the last 5 minutes; the whole sale\'s is in its report.',
+      'percentunit', q(`${PURCHASE_RATE} / (${CHECKOUT_RATE} > 0)`, 'conversion'), 12))
     .withRow(row('Stock'))
     .withPanel(timeseries('Units over time', 'Total, sold, reserved and available units of the current sale.', 'short', [
       q(units('flashsale_sale_units_total'), 'total'),

@@ -68,7 +68,7 @@ export async function insertAttempts (sql: Sql, rows: readonly AttemptRow[]): Pr
     INSERT INTO checkout_attempts (attempt_key, sale_id, user_id, item_id, result, code, created_at, stream_id, item_sent, user_sent)
     SELECT * FROM unnest(${key}::text[], ${sale}::bigint[], ${user}::text[], ${item}::bigint[], ${result}::text[],
                          ${code}::text[], ${at}::timestamptz[], ${stream}::text[], ${itemSent}::text[], ${userSent}::text[])
-    ON CONFLICT (attempt_key) DO UPDATE SET result = excluded.result, code = NULL
+    ON CONFLICT (sale_id, attempt_key) DO UPDATE SET result = excluded.result, code = NULL
       WHERE excluded.result IN ('error', 'abandoned') AND checkout_attempts.result NOT IN ('error', 'abandoned')`
 }
 

@@ -1,4 +1,5 @@
 import type { Sql } from 'postgres'
+import { createAttemptPartition } from './partitions.ts'
 
 export interface SaleRow {
   /** bigint: postgres.js returns it as a string. */
@@ -80,6 +81,7 @@ export async function createSale (sql: Sql, sale: NewSale): Promise<{ sale: Sale
        WHERE ends_at > ${sale.starts_at} AND starts_at < ${sale.ends_at} AND ends_at > starts_at
        RETURNING ${tx(COLUMNS)}`
     const [row] = await tx<SaleRow[]>`INSERT INTO sales ${tx(sale, NEW_SALE_COLUMNS)} RETURNING ${tx(COLUMNS)}`
+    await createAttemptPartition(tx, row!.id)
     const ids = Array.from({ length: sale.items }, (_, i) => i + 1)
     await tx`
       INSERT INTO items (sale_id, id, name, image_url, stock)

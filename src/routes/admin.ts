@@ -1,9 +1,31 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
-import { CreateSaleBody, CreateSaleReply } from '../schemas/sale.ts'
-import { errorResponses, sendError } from '../schemas/common.ts'
+import { insertAction } from '../repositories/operator-actions.ts'
+import adminSales from './admin-sales.ts'
+import adminPurchases from './admin-purchases.ts'
+import adminAudit from './admin-audit.ts'
 
-const HOUR_MS = 3_600_000
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The operator action a route performs: each call is stored in `operator_actions`. */
+    audit?: string
+  }
+  interface FastifyRequest {
+    /** The sale an audited action was about, when the route learns it (a created sale). */
+    auditSaleId: number | null
+  }
+}
+
+/** The outcome an action is audited with: `done`, or the code of the error it was answered. */
+function outcomeOf (status: number, payload: unknown): string {
+  if (status < 400) return 'done'
+  try {
+    const code = typeof payload === 'string' ? (JSON.parse(payload) as { error?: unknown }).error : undefined
+    return typeof code === 'string' ? code : String(status)
+  } catch {
+    return String(status)
+  }
+}
 
 /**
  * What every route of the operator API shares: it declares that it needs the operator token (one
@@ -18,59 +40,39 @@ function operatorApi (fastify: FastifyInstance): void {
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, fastify.getDefaultJsonParser('error', 'error'))
 }
 
-const admin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { catalog } = fastify.sale
-  const { config } = fastify
-  operatorApi(fastify)
-
-  fastify.post('/sales', {
-    config: { auth: 'operator' },
-    schema: {
-      tags: ['operator'],
-      operationId: 'createSale',
-      summary: 'Create a sale now or scheduled; a sale starting now ends the current one',
-      description: 'Times are ISO 8601; `starts_at` defaults to now and `ends_at` to an hour after the start. ' +
-        'A sale whose window contains now is the current sale: creating one ends the sales it overlaps (one ' +
-        'that started earlier ends where the new one starts, and its unsold reservations can no longer be ' +
-        'purchased; one that starts later is cancelled). `per_user_limit` and `reservation_ttl_seconds` ' +
-        'default to `PER_USER_LIMIT` and `RESERVATION_TTL_SECONDS`.',
-      security: [{ operatorToken: [] }],
-      body: CreateSaleBody,
-      response: {
-        201: CreateSaleReply,
-        ...errorResponses('invalid_request', 'unauthorized', 'payload_too_large', 'unsupported_media_type', 'rate_limited'),
-      },
-    },
-  }, async (request, reply) => {
-    const body = request.body
-    const now = Date.now()
-    const startsAt = body.starts_at ? Date.parse(body.starts_at) : now
-    const endsAt = body.ends_at ? Date.parse(body.ends_at) : Math.max(startsAt, now) + HOUR_MS
-    if (endsAt <= startsAt) return sendError(reply, 'invalid_request', { message: 'ends_at must be after starts_at.' })
-    if (endsAt <= now) return sendError(reply, 'invalid_request', { message: 'ends_at must be in the future.' })
-    const sale = await catalog.create({
-      slot: null,
-      starts_at: new Date(startsAt),
-      ends_at: new Date(endsAt),
-      per_user_limit: body.per_user_limit ?? config.PER_USER_LIMIT,
-      reservation_ttl_seconds: body.reservation_ttl_seconds ?? config.RESERVATION_TTL_SECONDS,
-      items: body.items,
-      stock_per_item: body.stock_per_item,
-    })
-    // Only a scheduled slot can be refused (taken); an operator sale always takes its window.
-    if (!sale) throw new Error('operator sale was not created')
-    request.log.info({ sale_id: sale.id, items: sale.items, stock_per_item: sale.stockPerItem }, 'sale created')
-    return reply.code(201).send({
-      sale_id: sale.id,
-      starts_at: new Date(sale.startsAt).toISOString(),
-      ends_at: new Date(sale.endsAt).toISOString(),
-      per_user_limit: sale.perUserLimit,
-      reservation_ttl_seconds: sale.reservationTtlSeconds,
-      items: sale.items,
-      stock_per_item: sale.stockPerItem,
-      units_total: sale.unitsTotal,
-    })
+/**
+ * Every call of a route that declares `config.audit` is an operator action: stored in
+ * `operator_actions` before the answer leaves (once an operator has the answer, the audit has
+ * the action), and logged, naming the operator the token belongs to (see operator-auth.ts).
+ */
+function auditTrail (fastify: FastifyInstance): void {
+  const { sql } = fastify
+  fastify.decorateRequest('auditSaleId', null)
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    const action = request.routeOptions.config.audit
+    if (!action || !request.operator) return payload
+    const id = Number((request.params as { id?: string } | undefined)?.id)
+    const entry = {
+      action,
+      sale_id: request.auditSaleId ?? (Number.isSafeInteger(id) && id > 0 ? id : null),
+      outcome: outcomeOf(reply.statusCode, payload),
+      operator: request.operator,
+      client_ip: request.ip ?? null,
+      request_id: String(request.id),
+    }
+    request.log.info({ audit: entry }, 'operator action')
+    await insertAction(sql, entry).catch((err: unknown) => request.log.error({ err, audit: entry }, 'operator action not stored in the audit'))
+    return payload
   })
+}
+
+/** The operator API: the life of a sale, and the audit of every action taken on one. */
+const admin: FastifyPluginAsyncTypebox = async (fastify) => {
+  operatorApi(fastify)
+  auditTrail(fastify)
+  await fastify.register(adminSales)
+  await fastify.register(adminPurchases)
+  await fastify.register(adminAudit)
 }
 
 export default admin

@@ -142,6 +142,19 @@ export class SaleCatalog {
     return fresh
   }
 
+  /**
+   * Takes a sale ended or cancelled here: this instance's catalog has it at once, and its window
+   * in Redis (which every instance's checkouts are judged by) is closed before this resolves.
+   * Other instances' catalogs follow at their next refresh; their syncs cannot reopen it (see
+   * lua/sale-sync.lua).
+   */
+  async changed (row: SaleRow): Promise<Sale> {
+    this.upsert(row)
+    const sale = this.get(Number(row.id))!
+    await this.ensureLoaded(sale)
+    return sale
+  }
+
   /** Re-reads the catalog, schedules hourly sales when asked to, and keeps Redis in sync. */
   async refresh (): Promise<void> {
     if (this.ctx.config.SALE_SCHEDULE === 'hourly') await this.scheduleHourly()

@@ -30,7 +30,11 @@ const TAGS = [
     description: 'The sale as buyers see it. Input is the query string alone: a body is ignored. Requests are ' +
       'limited per client address (`RATE_LIMIT_IP_MAX`), and checkouts per `user_id` too (`RATE_LIMIT_USER_MAX`).',
   },
-  { name: 'operator', description: 'Creating sales, with `Authorization: Bearer $ADMIN_TOKEN`. JSON bodies only.' },
+  {
+    name: 'operator',
+    description: 'The life of a sale: create, list, inspect, end, cancel, export its purchases, and the audit of ' +
+      'every action. `Authorization: Bearer <token>`: `ADMIN_TOKEN`, or a named one of `ADMIN_TOKENS`. JSON bodies only.',
+  },
   { name: 'health', description: 'Probes for load balancers and orchestrators: never rate limited or shed.' },
   { name: 'metrics', description: 'Prometheus scraping: never rate limited or shed.' },
 ]
@@ -39,7 +43,8 @@ const SECURITY_SCHEMES = {
   operatorToken: {
     type: 'http',
     scheme: 'bearer',
-    description: 'The operator API token, `ADMIN_TOKEN`. Without it the operator API answers 401.',
+    description: 'An operator token: `ADMIN_TOKEN`, or one of `ADMIN_TOKENS` (`name:token,...`, the audit names ' +
+      'its operator). Without one the operator API answers 401.',
   },
   metricsToken: {
     type: 'http',

@@ -25,6 +25,16 @@ const EXPECTED: Record<string, ErrorCode[]> = {
     'method_not_allowed'],
   'POST /admin/sales': ['invalid_request', 'unauthorized', 'payload_too_large', 'unsupported_media_type',
     'rate_limited', 'unavailable', 'internal_error', 'method_not_allowed'],
+  'GET /admin/sales': ['invalid_request', 'unauthorized', 'rate_limited', 'unavailable', 'internal_error', 'method_not_allowed'],
+  'GET /admin/sales/{id}': ['invalid_request', 'unauthorized', 'sale_not_found', 'rate_limited', 'unavailable',
+    'internal_error', 'method_not_allowed'],
+  'POST /admin/sales/{id}/end': ['invalid_request', 'unauthorized', 'sale_not_found', 'invalid_transition',
+    'payload_too_large', 'unsupported_media_type', 'rate_limited', 'unavailable', 'internal_error', 'method_not_allowed'],
+  'DELETE /admin/sales/{id}': ['invalid_request', 'unauthorized', 'sale_not_found', 'invalid_transition',
+    'payload_too_large', 'unsupported_media_type', 'rate_limited', 'unavailable', 'internal_error', 'method_not_allowed'],
+  'GET /admin/sales/{id}/purchases': ['invalid_request', 'unauthorized', 'sale_not_found', 'rate_limited', 'unavailable',
+    'internal_error', 'method_not_allowed'],
+  'GET /admin/audit': ['invalid_request', 'unauthorized', 'rate_limited', 'unavailable', 'internal_error', 'method_not_allowed'],
   'GET /health': ['method_not_allowed'],
   'GET /health/live': ['method_not_allowed'],
   'GET /health/ready': ['method_not_allowed'],
@@ -121,7 +131,9 @@ t.test('the document has every route, each with the error codes it answers', asy
   for (const r of routes.filter((r) => r.hidden)) {
     t.ok(r.url.startsWith('/docs') || r.statuses.join() === '405', `${r.url} (${r.methods.join()}) is hidden on purpose`)
   }
-  const served = routes.filter((r) => !r.hidden).flatMap((r) => r.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${r.url}`))
+  // Path parameters as OpenAPI writes them: `/admin/sales/:id` is `/admin/sales/{id}`.
+  const served = routes.filter((r) => !r.hidden)
+    .flatMap((r) => r.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${r.url.replace(/:(\w+)/g, '{$1}')}`))
   t.ok(served.includes('POST /checkout') && served.includes('GET /metrics'), 'the routes are all seen')
   for (const route of served) t.ok(documented.has(route), `${route} is documented`)
   for (const operation of documented) t.ok(served.includes(operation), `${operation} is a route`)
@@ -175,6 +187,14 @@ t.test('inputs, content types and security are documented', async (t) => {
   t.same(create.security, [{ operatorToken: [] }])
   t.match(doc.components.securitySchemes.operatorToken, { type: 'http', scheme: 'bearer' })
   t.same(Object.keys(op('/metrics', 'get').responses[200]!.content!), ['text/plain', 'application/openmetrics-text'])
+  t.same(Object.keys(op('/admin/sales/{id}/purchases', 'get').responses[200]!.content!), ['text/csv', 'application/x-ndjson'], 'the export: CSV or NDJSON')
+  t.match(params(op('/admin/sales', 'get')), { offset: { in: 'query' }, limit: { in: 'query' } })
+  t.match(params(op('/admin/audit', 'get')), { offset: { in: 'query' }, limit: { in: 'query' }, sale_id: { in: 'query' } })
+  for (const [path, method] of [['/admin/sales', 'get'], ['/admin/sales/{id}', 'get'], ['/admin/sales/{id}/end', 'post'],
+    ['/admin/sales/{id}', 'delete'], ['/admin/sales/{id}/purchases', 'get'], ['/admin/audit', 'get']] as const) {
+    t.same(op(path, method).security, [{ operatorToken: [] }], `${method} ${path}: the operator token`)
+    if (path.includes('{id}')) t.match(params(op(path, method)), { id: { in: 'path', required: true } })
+  }
   t.match(doc.components.securitySchemes.metricsToken, { type: 'http', scheme: 'bearer' })
 })
 
