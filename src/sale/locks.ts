@@ -218,8 +218,13 @@ export async function withScriptLock<A, T> (
     try {
       answer = await take.attempt(lock)
     } catch (err) {
-      // Redis failed (the deadline passing is no failure of the lock's).
-      if (!(err instanceof UnavailableError && err.dependency === 'deadline')) meters.acquire[type].error.inc()
+      // Redis failed (the deadline passing is no failure of the lock's). A script given up on
+      // (a command timeout) may still run once Redis answers again: its lock is released after
+      // it, on the same connection, as Redlock releases a failed acquisition's partial lock.
+      if (!(err instanceof UnavailableError && err.dependency === 'deadline')) {
+        meters.acquire[type].error.inc()
+        take.release(lock).catch(() => {})
+      }
       throw err
     }
     if (!take.busy(answer) || retries >= settings.retryCount) break
