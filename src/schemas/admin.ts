@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { DecimalId } from './common.ts'
+import { CreateSaleReply } from './sale.ts'
 
 const Timestamp = Type.String({ format: 'date-time' })
 const Count = Type.Integer({ minimum: 0 })
@@ -15,19 +16,15 @@ export const AuditQuery = Type.Object({
   sale_id: Type.Optional(DecimalId),
 })
 
+// A sale as created (CreateSaleReply), with its state, its hour if scheduled, and its shards.
+const { sale_id: saleId, ...created } = CreateSaleReply.properties
 export const SaleView = Type.Object({
-  sale_id: Type.Integer(),
+  sale_id: saleId,
   state: Type.Union([Type.Literal('scheduled'), Type.Literal('active'), Type.Literal('ended'), Type.Literal('cancelled')], {
     description: '`cancelled`: its window was emptied before it started (`DELETE`, or a sale created over it)',
   }),
   slot: Type.Union([Timestamp, Type.Null()], { description: 'the hour of a scheduled sale; null for an operator sale' }),
-  starts_at: Timestamp,
-  ends_at: Timestamp,
-  per_user_limit: Type.Integer(),
-  reservation_ttl_seconds: Type.Integer(),
-  items: Type.Integer(),
-  stock_per_item: Type.Integer(),
-  units_total: Type.Integer(),
+  ...created,
   shards: Type.Integer(),
   created_at: Timestamp,
 })
