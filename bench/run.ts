@@ -82,6 +82,19 @@ async function measureRoute (bench: Bench, name: string, file: string, usesRedis
   }
 }
 
+/**
+ * BENCH_SERVICE_ENV="NAME=value NAME2=value2" sets the service's settings over the bench's own,
+ * for an A/B of one setting on one build (RATE_LIMIT_IP_MAX=0, say).
+ */
+function serviceEnvOverrides (): Record<string, string> {
+  const pairs = (env.BENCH_SERVICE_ENV ?? '').split(/\s+/).filter(Boolean)
+  return Object.fromEntries(pairs.map((pair) => {
+    const at = pair.indexOf('=')
+    if (at < 1) throw new Error(`BENCH_SERVICE_ENV: "${pair}" is not NAME=value`)
+    return [pair.slice(0, at), pair.slice(at + 1)]
+  }))
+}
+
 type PhaseRun<T> = (service: Child, dbUrl: string, phasePeak: () => number) => Promise<T>
 
 /** The service in a child process on a scratch database and prefix; its RSS sampled all along. */
@@ -107,6 +120,7 @@ async function withService<T> (bench: Bench, name: string, extra: Record<string,
     // Every request comes from one address: the per-IP limit stays on (its cost is measured) but
     // high enough never to answer 429. Buyers are distinct, so the per-user limit holds.
     RATE_LIMIT_IP_MAX: '10000000',
+    ...serviceEnvOverrides(),
     ...extra,
   }, [...SERVICE_NODE_FLAGS, ...profile], bench.pins.service)
   started.child = child
