@@ -29,15 +29,6 @@ local item, user, code, step = ARGV[1], ARGV[2], ARGV[3], ARGV[7]
 local now = now_ms()
 if step == 'final' and ARGV[8] ~= '' then receive(KEYS[2], KEYS[9], item, ARGV[8]) end
 
--- Fixed-window counter: returns the ms left in the window once past `max`, else nil.
-local function limited(key, max, window)
-  if max <= 0 then return nil end
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('PEXPIRE', key, window) end
-  if n > max then return redis.call('PTTL', key) end
-  return nil
-end
-
 local result, expires = 'success', 0
 local window = tonumber(ARGV[6])
 local wait = nil

@@ -7,6 +7,16 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- A fixed-window rate counter: counts one more at `key`, and returns the ms left in the window
+-- once past `max`, else nil. A `max` of 0 or less counts nothing.
+local function limited(key, max, window)
+  if max <= 0 then return nil end
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, window) end
+  if n > max then return redis.call('PTTL', key) end
+  return nil
+end
+
 -- A reservation's value "state|item|user|expires_at_ms[|purchase_id]": state is R (reserved),
 -- C (committing), S (sold) or X (returned to stock).
 local function parse(v)

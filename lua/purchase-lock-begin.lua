@@ -4,13 +4,18 @@
 --
 -- KEYS[1] meta, KEYS[2] stock, KEYS[3] users, KEYS[4] res, KEYS[5] due (see checkout.lua)
 -- KEYS[6] the code's lock
+-- KEYS[7] counter of this client address's purchases in the current window
 -- ARGV[1] code, ARGV[2] commit lease (ms), ARGV[3] lock value, ARGV[4] lock TTL (ms)
+-- ARGV[5] most purchases per address per window (0: not counted, as on a retry of the lock),
+-- ARGV[6] rate window (ms)
 --
 -- Returns what purchase-begin.lua returns, or { 'busy' } when another holder has the lock. A code
 -- not found, sold or returned to stock is answered without the lock (nothing is written); the
 -- lock is taken, and held on return, only with 'commit' or 'settle' (settle it with
 -- purchase-settle-release.lua, or drop it with lock-release.lua).
 local code, lease, token, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local wait = limited(KEYS[7], tonumber(ARGV[5]), tonumber(ARGV[6]))
+if wait then return { 'rate_limited', wait } end
 local v = redis.call('HGET', KEYS[4], code)
 if not v then return { 'not_found' } end
 

@@ -55,6 +55,9 @@ t.test('the service\'s own routes declare their policy', async (t) => {
   const checkout = await declared('POST', '/checkout')
   t.match(checkout, { rateLimit: false }, 'POST /checkout: limited by its script, not by the limiter')
   t.not(checkout?.shed, false, 'and shed like any buyer route')
+  const purchase = await declared('POST', '/purchase')
+  t.match(purchase, { rateLimit: false }, 'POST /purchase: limited by its first script, not by the limiter')
+  t.not(purchase?.shed, false, 'and shed like any buyer route')
   t.match(await declared('POST', '/admin/sales'), { auth: 'operator' }, 'POST /admin/sales: operator only')
   for (const [method, url] of [['GET', '/admin/sales'], ['GET', '/admin/sales/1'], ['POST', '/admin/sales/1/end'],
     ['DELETE', '/admin/sales/1'], ['GET', '/admin/sales/1/purchases'], ['GET', '/admin/audit']] as const) {

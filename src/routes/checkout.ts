@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { CheckoutQuery, CheckoutReply } from '../schemas/sale.ts'
-import { errorResponses, sendError } from '../schemas/common.ts'
+import { errorResponses, retryAfterSeconds, sendError } from '../schemas/common.ts'
 import type { FastifyRequest } from 'fastify'
 import type { ErrorCode } from '../errors.ts'
 import type { Reservations } from '../sale/reservations.ts'
@@ -85,7 +85,7 @@ const checkout: FastifyPluginAsyncTypebox = async (fastify) => {
     // A limited client may retry when its window ends; a user at the limit, once a
     // reservation of theirs expires.
     const retryAfter = outcome.result === 'rate_limited'
-      ? Math.max(1, Math.ceil(outcome.retryAfterMs / 1000))
+      ? retryAfterSeconds(outcome.retryAfterMs)
       : outcome.result === 'user_limit' ? outcome.sale?.reservationTtlSeconds : undefined
     return sendError(reply, code, { retryAfter })
   })

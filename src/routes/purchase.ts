@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { PurchaseQuery, PurchaseReply } from '../schemas/sale.ts'
-import { errorResponses, sendError } from '../schemas/common.ts'
+import { errorResponses, retryAfterSeconds, sendError } from '../schemas/common.ts'
 import { queryOnly, unlessAnswered, waitingFor, wantsText } from './buyer-protocol.ts'
 
 const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -9,6 +9,9 @@ const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
   queryOnly(fastify)
 
   fastify.post('/purchase', {
+    // Limited per address by the purchase's first script, in the same round trip as its lock and
+    // begin (lua/purchase-lock-begin.lua), not by the per-address limiter of the other routes.
+    config: { rateLimit: false },
     handlerTimeout: fastify.config.REQUEST_DEADLINE_MS,
     schema: {
       tags: ['buyer'],
@@ -36,7 +39,7 @@ const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
       fastify.saleMeters.purchase.invalid.inc()
       return sendError(reply, 'invalid_request', { message: request.validationError.message })
     }
-    const outcome = await unlessAnswered(reply, purchases.purchase(request.query.code, waitingFor(reply)))
+    const outcome = await unlessAnswered(reply, purchases.purchase(request.query.code, request.ip, waitingFor(reply)))
     if (outcome === undefined) return
     switch (outcome.result) {
       case 'success':
@@ -55,6 +58,8 @@ const purchase: FastifyPluginAsyncTypebox = async (fastify) => {
         return sendError(reply, 'code_expired')
       case 'lock_busy':
         return sendError(reply, 'purchase_in_progress')
+      case 'rate_limited':
+        return sendError(reply, 'rate_limited', { retryAfter: retryAfterSeconds(outcome.retryAfterMs) })
     }
   })
 }

@@ -110,6 +110,16 @@ export function rateKeys (keys: SaleKeys, ip: string, user: string): [ip: string
   return [`${keys.tag}:ratelimit:ip:${ip}`, `${keys.tag}:ratelimit:user:${user}`]
 }
 
+/** A client address's purchase counter, in the sale's slot so the purchase's first script counts it. */
+export function purchaseRateKey (keys: SaleKeys, ip: string): string {
+  return `${keys.tag}:ratelimit:purchase-ip:${ip}`
+}
+
+/** The same counter for a purchase of a sale Redis no longer holds (answered from Postgres). */
+export function purchaseFallbackRateKey (prefix: string, ip: string): string {
+  return `${prefix}:ratelimit:purchase-ip:${ip}`
+}
+
 export function lockResource (prefix: string, saleId: number, code: string): string {
   return `${prefix}:{${prefix}:${saleId}}:lock:${code}`
 }

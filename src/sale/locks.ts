@@ -183,9 +183,9 @@ export interface ScriptLock {
   ttlMs: number
 }
 
-/** How a script takes a lock: runs it, and reads its answer. */
+/** How a script takes a lock: runs it (`retry` is 0 on the first try), and reads its answer. */
 export interface ScriptLockTake<A> {
-  attempt(lock: ScriptLock): Promise<A>
+  attempt(lock: ScriptLock, retry: number): Promise<A>
   busy(answer: A): boolean
   holds(answer: A): boolean
   release(lock: ScriptLock): Promise<unknown>
@@ -216,7 +216,7 @@ export async function withScriptLock<A, T> (
   for (let retries = 0; ; retries++) {
     tried = Date.now()
     try {
-      answer = await take.attempt(lock)
+      answer = await take.attempt(lock, retries)
     } catch (err) {
       // Redis failed (the deadline passing is no failure of the lock's). A script given up on
       // (a command timeout) may still run once Redis answers again: its lock is released after

@@ -11,7 +11,7 @@ export const CHECKOUT_RESULTS = [
 export type CheckoutResult = (typeof CHECKOUT_RESULTS)[number]
 
 export const PURCHASE_RESULTS = [
-  'success', 'replay', 'code_not_found', 'code_expired', 'lock_busy', 'invalid', 'abandoned', 'error',
+  'success', 'replay', 'code_not_found', 'code_expired', 'lock_busy', 'invalid', 'rate_limited', 'abandoned', 'error',
 ] as const
 export type PurchaseResult = (typeof PURCHASE_RESULTS)[number]
 
@@ -39,7 +39,7 @@ export type QueryName = (typeof QUERIES)[number]
 /** Redis commands and Lua scripts, by name. */
 export const REDIS_COMMANDS = [
   'checkout', 'checkout_cancel', 'stock_take', 'stock_give', 'transfer_done', 'transfers_read',
-  'purchase_begin', 'purchase_settle', 'sweep', 'sale_sync', 'sale_load',
+  'purchase_begin', 'purchase_settle', 'rate_count', 'sweep', 'sale_sync', 'sale_load',
   'sale_read', 'items_read', 'xreadgroup', 'xack', 'xautoclaim', 'xlen', 'ping',
 ] as const
 export type RedisCommand = (typeof REDIS_COMMANDS)[number]

@@ -4,13 +4,14 @@ import { CommitBatch } from './commit-batch.ts'
 import { UnavailableError } from '../errors.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'
 import type { SaleContext } from './context.ts'
-import { lockResource, saleIdOfCode, shardOfCode, type SaleKeys } from './keys.ts'
-import type { Begun, ReservationState, Settled } from './scripts.ts'
+import { lockResource, purchaseFallbackRateKey, purchaseRateKey, saleIdOfCode, shardOfCode, type SaleKeys } from './keys.ts'
+import type { Begun, PurchaseRate, ReservationState, Settled } from './scripts.ts'
 import type { Waiting } from './meters.ts'
 
 export type PurchaseOutcome =
   | { result: 'success' | 'replay'; purchaseId: string; saleId: number; itemId: number; userId: string }
   | { result: 'code_not_found' | 'code_expired' | 'lock_busy' }
+  | { result: 'rate_limited'; retryAfterMs: number }
 
 /** The keys of the shard a code's reservation lives on, if the sale has that shard. */
 function keysOf (sale: Sale, code: string): SaleKeys | undefined {
@@ -35,14 +36,19 @@ function joinable (entry: InFlight | undefined): InFlight | undefined {
   return entry.state === 'answered' || entry.waiting() ? entry : undefined
 }
 
-/** A reservation's begin, and how to settle it when the purchase is decided. */
-interface Commit {
+/** A purchase's first step: its code and sale, its client's count, and whom to answer. */
+interface Step {
   code: string
   sale: Sale
-  begun: Begun
-  lease: LockLease
+  rate: PurchaseRate
   waiting: () => boolean
   answer: (outcome: PurchaseOutcome) => void
+}
+
+/** A reservation's begin, and how to settle it when the purchase is decided. */
+interface Commit extends Step {
+  begun: Begun
+  lease: LockLease
   settle: (purchaseId: string | null) => Promise<ReservationState>
 }
 
@@ -74,13 +80,13 @@ export class Purchases {
    * while its buyer can still be told (an insert already in flight at the deadline is the one
    * exception; a retry then answers its purchase_id).
    */
-  async purchase (code: string, waiting: Waiting): Promise<PurchaseOutcome> {
+  async purchase (code: string, ip: string, waiting: Waiting): Promise<PurchaseOutcome> {
     // The purchase is in flight until its lock is released, after its answer: a submit arriving
     // meanwhile joins it rather than meet the lock.
     const first = joinable(this.inFlight.get(code))
     let work = first?.answer
     if (!work) {
-      const { answer, done } = this.decide(code, waiting)
+      const { answer, done } = this.decide(code, ip, waiting)
       work = answer
       const entry: InFlight = { answer, waiting, state: 'pending' }
       answer.then(() => { entry.state = 'answered' }, () => { entry.state = 'failed' })
@@ -106,17 +112,23 @@ export class Purchases {
    * released, since a purchase committed in Postgres is answered at once while Redis is told
    * (still under the lock) off the response path.
    */
-  private decide (code: string, waiting: () => boolean): { answer: Promise<PurchaseOutcome>; done: Promise<unknown> } {
+  private decide (code: string, ip: string, waiting: () => boolean): { answer: Promise<PurchaseOutcome>; done: Promise<unknown> } {
     const { promise: answer, resolve, reject } = Promise.withResolvers<PurchaseOutcome>()
+    const { REDIS_KEY_PREFIX, RATE_LIMIT_IP_MAX, RATE_LIMIT_WINDOW_MS } = this.ctx.config
     const done = (async () => {
       const saleId = saleIdOfCode(code)
       const sale = await this.catalog.find(saleId)
       // Redis forgets a sale some time after it ends; Postgres remembers its purchases. A code
       // naming a shard the sale does not have was never a reservation.
       const keys = sale && keysOf(sale, code)
-      if (!sale || !keys) return resolve(await this.fromPostgres(code))
-      const resource = lockResource(this.ctx.config.REDIS_KEY_PREFIX, saleId, code)
-      const step = { code, sale, waiting, answer: resolve }
+      if (!sale || !keys) {
+        const rate = { key: purchaseFallbackRateKey(REDIS_KEY_PREFIX, ip), max: RATE_LIMIT_IP_MAX, windowMs: RATE_LIMIT_WINDOW_MS }
+        const waitMs = rate.max > 0 ? await this.ctx.meters.redis('rate_count', () => this.ctx.scripts.rateCount(rate)) : 0
+        return resolve(waitMs > 0 ? { result: 'rate_limited', retryAfterMs: waitMs } : await this.fromPostgres(code))
+      }
+      const resource = lockResource(REDIS_KEY_PREFIX, saleId, code)
+      const rate = { key: purchaseRateKey(keys, ip), max: RATE_LIMIT_IP_MAX, windowMs: RATE_LIMIT_WINDOW_MS }
+      const step: Step = { code, sale, rate, waiting, answer: resolve }
       resolve(this.ctx.locks.settings.colocated
         ? await this.underScriptLock(step, keys, resource)
         : await this.underRedlock(step, keys, resource))
@@ -131,11 +143,11 @@ export class Purchases {
    * Quorum mode, or locks in a cluster: Redlock first, then the script under it answers every
    * state in the same round trip; the lock is released after the settle.
    */
-  private underRedlock (step: Pick<Commit, 'code' | 'sale' | 'waiting' | 'answer'>, keys: SaleKeys, resource: string) {
+  private underRedlock (step: Step, keys: SaleKeys, resource: string) {
     const { locks, scripts, meters, config } = this.ctx
     return locks.withLock('purchase', resource, async (lease) => {
       if (!step.waiting()) throw new UnavailableError('deadline')
-      const begun = await meters.redis('purchase_begin', () => scripts.purchaseBegin(keys, step.code, config.COMMIT_LEASE_MS))
+      const begun = await meters.redis('purchase_begin', () => scripts.purchaseBegin(keys, step.code, config.COMMIT_LEASE_MS, step.rate))
       return this.commit({ ...step, begun, lease, settle: (purchaseId) => this.settle(keys, step.code, purchaseId) })
     })
   }
@@ -145,13 +157,16 @@ export class Purchases {
    * live: a code sold or gone is answered without it) and the settle script releases it, two
    * round trips where Redlock takes four.
    */
-  private underScriptLock (step: Pick<Commit, 'code' | 'sale' | 'waiting' | 'answer'>, keys: SaleKeys, resource: string) {
+  private underScriptLock (step: Step, keys: SaleKeys, resource: string) {
     const { locks, scripts, meters, config } = this.ctx
     const noLease: LockLease = { held: () => false }
+    // The address is counted once, on the first try: a retry of the lock is the same purchase.
+    const retried = { ...step.rate, max: 0 }
     return locks.withScriptLock('purchase', resource, {
-      attempt: (lock) => {
+      attempt: (lock, retry) => {
         if (!step.waiting()) throw new UnavailableError('deadline')
-        return meters.redis('purchase_begin', () => scripts.purchaseLockBegin(keys, step.code, config.COMMIT_LEASE_MS, lock))
+        const rate = retry === 0 ? step.rate : retried
+        return meters.redis('purchase_begin', () => scripts.purchaseLockBegin(keys, step.code, config.COMMIT_LEASE_MS, lock, rate))
       },
       busy: (begun) => begun[0] === 'busy',
       holds: (begun) => begun[0] === 'commit' || begun[0] === 'settle',
@@ -183,6 +198,8 @@ export class Purchases {
         return this.fromPostgres(code)
       case 'busy':
         throw new LockBusyError()
+      case 'rate_limited':
+        return { result: 'rate_limited', retryAfterMs: begun[1] }
       case 'sold':
         return { result: 'replay', purchaseId: begun[3], saleId, itemId: Number(begun[1]), userId: begun[2] }
       case 'expired':

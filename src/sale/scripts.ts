@@ -32,6 +32,7 @@ const SCRIPTS = {
   purchaseLockBegin: script('purchase-lock-begin.lua'),
   purchaseSettleRelease: script('purchase-settle-release.lua'),
   lockRelease: script('lock-release.lua'),
+  rateCount: script('rate-count.lua'),
   sweep: script('sweep.lua'),
   saleSync: script('sale-sync.lua'),
   saleLoad: script('sale-load.lua'),
@@ -69,6 +70,13 @@ export interface CheckoutLimits {
  * each item (`share`, the values are units sold per item), or the free units it is told
  * (`explicit`: a lost shard rebuilt from what the others hold); and the units its users bought.
  */
+/** A purchase's count against its address's limit: max 0 counts nothing (a retry, or no limit). */
+export interface PurchaseRate {
+  key: string
+  max: number
+  windowMs: number
+}
+
 export interface ShardLoad {
   shard: number
   shards: number
@@ -118,6 +126,7 @@ export type Begun =
   | ['expired', item: string, user: string, returnedNow?: number]
   | ['commit' | 'settle', item: string, user: string]
   | ['busy']
+  | ['rate_limited', ms: number]
 
 /** The Lua scripts of a sale, each taking the sale's keys; see the header of each in lua/. */
 export interface SaleScripts {
@@ -125,14 +134,16 @@ export interface SaleScripts {
   checkoutCancel(keys: SaleKeys, code: string): Promise<number>
   stockTake(keys: SaleKeys, item: number, transfer: string, to: number): Promise<number>
   stockGive(keys: SaleKeys, item: number, transfer: string): Promise<number>
-  purchaseBegin(keys: SaleKeys, code: string, leaseMs: number): Promise<Begun>
+  purchaseBegin(keys: SaleKeys, code: string, leaseMs: number, rate?: PurchaseRate): Promise<Begun>
   purchaseSettle(keys: SaleKeys, code: string, purchaseId: string | null): Promise<Settled>
   /** purchaseBegin under a lock it takes in the same script, on a Redis that holds both. */
-  purchaseLockBegin(keys: SaleKeys, code: string, leaseMs: number, lock: ScriptLock): Promise<Begun>
+  purchaseLockBegin(keys: SaleKeys, code: string, leaseMs: number, lock: ScriptLock, rate?: PurchaseRate): Promise<Begun>
   /** purchaseSettle, then the lock released if it still holds its value. */
   purchaseSettleRelease(keys: SaleKeys, code: string, purchaseId: string | null, lock: ScriptLock): Promise<Settled>
   /** Releases a lock purchaseLockBegin took, if it still holds its value: 1 when released. */
   lockRelease(lock: ScriptLock): Promise<number>
+  /** Counts one request at `rate.key`: the ms left in its window once past the limit, else 0. */
+  rateCount(rate: PurchaseRate): Promise<number>
   sweep(keys: SaleKeys, limit: number, leaseMs: number): Promise<[number, number, ...string[]]>
   saleSync(keys: SaleKeys, window: SaleWindow): Promise<number>
   saleLoad(keys: SaleKeys, window: SaleWindow, items: number, stockPerItem: number, load: ShardLoad): Promise<number>
@@ -179,6 +190,8 @@ export function saleScripts (redis: RedisClient, durability: Durability = { repl
     const [before, after] = reply as [string, string]
     return { before: stateOf(before), after: stateOf(after) }
   }
+  const rateArgs = (keys: SaleKeys, rate: PurchaseRate | undefined): [key: string, max: number, windowMs: number] =>
+    rate ? [rate.key, rate.max, rate.windowMs] : [`${keys.tag}:ratelimit:none`, 0, 0]
   const outcome = (purchaseId: string | null) => [purchaseId === null ? 'unsold' : 'sold', purchaseId ?? '']
   return {
     checkout: (keys, { ip, user, item, code, limits, step = '', transfer = '' }) => durable<[string, number]>('checkout', [
@@ -188,13 +201,19 @@ export function saleScripts (redis: RedisClient, durability: Durability = { repl
     checkoutCancel: (keys, code) => commands.checkoutCancel(...keys.state, code) as Promise<number>,
     stockTake: (keys, item, transfer, to) => commands.stockTake(keys.stock, keys.xfer, String(item), transfer, to) as Promise<number>,
     stockGive: (keys, item, transfer) => commands.stockGive(keys.stock, keys.recv, String(item), transfer) as Promise<number>,
-    purchaseBegin: (keys, code, leaseMs) => durable<Begun>('purchaseBegin', [...keys.state, code, leaseMs]),
+    purchaseBegin: (keys, code, leaseMs, rate) => {
+      const [key, max, windowMs] = rateArgs(keys, rate)
+      return durable<Begun>('purchaseBegin', [...keys.state, key, code, leaseMs, max, windowMs])
+    },
     purchaseSettle: (keys, code, purchaseId) => commands.purchaseSettle(...keys.state, code, ...outcome(purchaseId)).then(settled),
-    purchaseLockBegin: (keys, code, leaseMs, lock) =>
-      durable<Begun>('purchaseLockBegin', [...keys.state, lock.key, code, leaseMs, lock.value, lock.ttlMs]),
+    purchaseLockBegin: (keys, code, leaseMs, lock, rate) => {
+      const [key, max, windowMs] = rateArgs(keys, rate)
+      return durable<Begun>('purchaseLockBegin', [...keys.state, lock.key, key, code, leaseMs, lock.value, lock.ttlMs, max, windowMs])
+    },
     purchaseSettleRelease: (keys, code, purchaseId, lock) =>
       commands.purchaseSettleRelease(...keys.state, lock.key, code, ...outcome(purchaseId), lock.value).then(settled),
     lockRelease: (lock) => commands.lockRelease(lock.key, lock.value) as Promise<number>,
+    rateCount: (rate) => commands.rateCount(rate.key, rate.max, rate.windowMs) as Promise<number>,
     sweep: (keys, limit, leaseMs) => commands.sweep(...keys.state, limit, leaseMs) as Promise<[number, number, ...string[]]>,
     saleSync: (keys, window) => commands.saleSync(...keys.state, keys.xfer, keys.recv, ...windowArgs(window)) as Promise<number>,
     async saleLoad (keys, window, items, stockPerItem, load) {

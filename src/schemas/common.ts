@@ -51,6 +51,11 @@ export interface ErrorOptions {
   status?: number
 }
 
+/** Whole seconds to wait for a wait in ms, at least 1: a Retry-After. */
+export function retryAfterSeconds (ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000))
+}
+
 /** Sends an error body for a stable code; 429, 503 and a few codes that say "retry" carry Retry-After. */
 export function sendError (reply: FastifyReply, code: ErrorCode, options: ErrorOptions = {}) {
   const status = options.status ?? ERRORS[code].status

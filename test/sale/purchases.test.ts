@@ -83,16 +83,16 @@ t.test('a retry does not join a purchase whose buyer was answered at the deadlin
   // The first submit's buyer stops waiting (answered 503 at the deadline) before the purchase
   // decides anything; the retry arrives while that purchase still holds its lock.
   let firstWaits = true
-  const first = purchases.purchase(code, () => firstWaits)
+  const first = purchases.purchase(code, '127.0.0.1', () => firstWaits)
   firstWaits = false
-  const retry = purchases.purchase(code, () => true)
+  const retry = purchases.purchase(code, '127.0.0.1', () => true)
   await t.rejects(first, { code: 'unavailable', dependency: 'deadline' }, 'the first submit commits nothing: its buyer is gone')
   t.match(await retry, { result: 'success' }, 'the retry buys the unit')
   const [n] = await sql`SELECT count(*)::int AS n FROM purchases WHERE code = ${code}`
   t.equal(n!.n, 1, 'once')
 
   // A submit of an answered purchase still joins it: the same purchase, answered again.
-  const again = await Promise.all([purchases.purchase(code, () => true), purchases.purchase(code, () => true)])
+  const again = await Promise.all([purchases.purchase(code, '127.0.0.1', () => true), purchases.purchase(code, '127.0.0.1', () => true)])
   t.same(again.map((o) => o.result), ['replay', 'replay'])
 })
 

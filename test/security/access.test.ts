@@ -64,6 +64,36 @@ t.test('rate limiting per IP; operators\' endpoints are exempt', async (t) => {
   for (let i = 0; i < 8; i++) t.not((await get('203.0.113.7', '/metrics')).statusCode, 429, '/metrics is exempt')
 })
 
+t.test('purchases are limited per address by their first script, and the limited code stays unbought', async (t) => {
+  const { app, send, createSale, redis, config, sql } = await buildTestApp(t, { RATE_LIMIT_IP_MAX: 3, RATE_LIMIT_USER_MAX: 0 })
+  const saleId = await createSale({ items: 6, stock_per_item: 1, per_user_limit: 10 })
+  const codes: string[] = []
+  for (let i = 1; i <= 5; i++) {
+    // Checkouts from addresses of their own, so that only the purchases count against 203.0.113.9.
+    const res = await app.inject({ method: 'POST', url: `/checkout?user_id=u${i}&id=${i}`, remoteAddress: `198.51.100.${i}` })
+    codes.push(res.json().code)
+  }
+  const buy = (code: string, remoteAddress = '203.0.113.9') => app.inject({ method: 'POST', url: `/purchase?code=${code}`, remoteAddress })
+  const answers = []
+  for (const code of codes) answers.push(await buy(code))
+  t.same(answers.map((r) => r.statusCode), [200, 200, 200, 429, 429], 'the 4th purchase in the window is refused')
+  const limited = answers[3]!
+  t.equal(limited.json().error, 'rate_limited')
+  t.ok(Number(limited.headers['retry-after']) >= 1 && Number(limited.headers['retry-after']) <= 10, 'Retry-After within the window')
+  // A code of a sale Redis does not hold is answered from Postgres, and counted apart from the sale's.
+  const gone = []
+  for (let i = 0; i < 4; i++) gone.push((await buy(`${saleId + 1000}-${'0'.repeat(32)}`)).statusCode)
+  t.same(gone, [404, 404, 404, 429], 'codes answered from Postgres are limited too')
+
+  const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM purchases WHERE code IN ${sql(codes.slice(3))}`
+  t.equal(row!.n, 0, 'a limited purchase buys nothing')
+  const res = app.sale.catalog.get(saleId)!.shards[0]!.res
+  t.match(await redis.hget(res, codes[3]!), /^R\|/, 'its reservation is still reserved')
+  t.equal((await buy(codes[3]!, '203.0.113.10')).statusCode, 200, 'and another address buys it')
+  t.equal(series(await readMetrics(send), 'flashsale_purchase_attempts_total', { result: 'rate_limited' }), 3, 'counted in metrics')
+  t.same(await findKeys(redis, `${config.REDIS_KEY_PREFIX}:ratelimit:203.0.113.9*`), [], 'not by the limiter of the other routes')
+})
+
 t.test('body size limit, security headers, no internals in errors', async (t) => {
   const { app } = await buildTestApp(t)
   const big = await app.inject({
