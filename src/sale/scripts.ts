@@ -162,6 +162,10 @@ async function stage (redis: RedisClient, key: string, pairs: readonly Arg[][]):
   }
 }
 
+/** A purchase's rate key and limit; without one, a key in the sale's slot that is not counted. */
+const rateArgs = (keys: SaleKeys, rate: PurchaseRate | undefined): [key: string, max: number, windowMs: number] =>
+  rate ? [rate.key, rate.max, rate.windowMs] : [`${keys.tag}:ratelimit:none`, 0, 0]
+
 const windowArgs = (w: SaleWindow): Arg[] => [w.startsAt, w.endsAt, w.perUserLimit, w.ttlMs, w.expireAt, w.owner]
 
 /**
@@ -190,8 +194,6 @@ export function saleScripts (redis: RedisClient, durability: Durability = { repl
     const [before, after] = reply as [string, string]
     return { before: stateOf(before), after: stateOf(after) }
   }
-  const rateArgs = (keys: SaleKeys, rate: PurchaseRate | undefined): [key: string, max: number, windowMs: number] =>
-    rate ? [rate.key, rate.max, rate.windowMs] : [`${keys.tag}:ratelimit:none`, 0, 0]
   const outcome = (purchaseId: string | null) => [purchaseId === null ? 'unsold' : 'sold', purchaseId ?? '']
   return {
     checkout: (keys, { ip, user, item, code, limits, step = '', transfer = '' }) => durable<[string, number]>('checkout', [
