@@ -162,6 +162,15 @@ async function stage (redis: RedisClient, key: string, pairs: readonly Arg[][]):
   }
 }
 
+/** A settle script's reply, read. */
+const settled = (reply: unknown): Settled => {
+  const [before, after] = reply as [string, string]
+  return { before: stateOf(before), after: stateOf(after) }
+}
+
+/** A settle's arguments for a purchase's outcome: its id when bought. */
+const outcome = (purchaseId: string | null) => [purchaseId === null ? 'unsold' : 'sold', purchaseId ?? '']
+
 /** A purchase's rate key and limit; without one, a key in the sale's slot that is not counted. */
 const rateArgs = (keys: SaleKeys, rate: PurchaseRate | undefined): [key: string, max: number, windowMs: number] =>
   rate ? [rate.key, rate.max, rate.windowMs] : [`${keys.tag}:ratelimit:none`, 0, 0]
@@ -190,11 +199,6 @@ export function saleScripts (redis: RedisClient, durability: Durability = { repl
       return reply as T
     })
   }
-  const settled = (reply: unknown): Settled => {
-    const [before, after] = reply as [string, string]
-    return { before: stateOf(before), after: stateOf(after) }
-  }
-  const outcome = (purchaseId: string | null) => [purchaseId === null ? 'unsold' : 'sold', purchaseId ?? '']
   return {
     checkout: (keys, { ip, user, item, code, limits, step = '', transfer = '' }) => durable<[string, number]>('checkout', [
       keys.meta, keys.stock, keys.users, keys.res, keys.due, keys.log, ...rateKeys(keys, ip, user), keys.recv,
