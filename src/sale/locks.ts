@@ -189,6 +189,11 @@ export interface ScriptLockTake<A> {
   busy(answer: A): boolean
   holds(answer: A): boolean
   release(lock: ScriptLock): Promise<unknown>
+  /**
+   * After a try given up on (a command timeout): that script may still run once Redis answers,
+   * and take the lock. Undoes what it would have done; `release` when not given.
+   */
+  abandon?(lock: ScriptLock): Promise<unknown>
 }
 
 export type ScriptLockRoutine<A, T> = (answer: A, held: { lease: LockLease; lock: ScriptLock; released(): void }) => Promise<T>
@@ -220,10 +225,12 @@ export async function withScriptLock<A, T> (
     } catch (err) {
       // Redis failed (the deadline passing is no failure of the lock's). A script given up on
       // (a command timeout) may still run once Redis answers again: its lock is released after
-      // it, on the same connection, as Redlock releases a failed acquisition's partial lock.
+      // it, on the same connection, as Redlock releases a failed acquisition's partial lock,
+      // and what it began undone where `abandon` says how.
       if (!(err instanceof UnavailableError && err.dependency === 'deadline')) {
         meters.acquire[type].error.inc()
-        take.release(lock).catch(() => {})
+        const undo = take.abandon ?? take.release
+        undo(lock).catch(() => {})
       }
       throw err
     }

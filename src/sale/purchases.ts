@@ -148,6 +148,15 @@ export class Purchases {
     return locks.withLock('purchase', resource, async (lease) => {
       if (!step.waiting()) throw new UnavailableError('deadline')
       const begun = await meters.redis('purchase_begin', () => scripts.purchaseBegin(keys, step.code, config.COMMIT_LEASE_MS, step.rate))
+        .catch(async (err: unknown) => {
+          // A begin given up on may still run once Redis answers, and leave the reservation
+          // committing: settled by what Postgres holds, still under the lock, as a crash's would be.
+          if (!(err instanceof UnavailableError && err.dependency === 'deadline')) {
+            await meters.db('purchase_by_code', () => purchaseByCode(this.ctx.sql, step.code))
+              .then((row) => this.settle(keys, step.code, row?.id ?? null)).catch(() => {})
+          }
+          throw err
+        })
       return this.commit({ ...step, begun, lease, settle: (purchaseId) => this.settle(keys, step.code, purchaseId) })
     })
   }
@@ -158,7 +167,7 @@ export class Purchases {
    * round trips where Redlock takes four.
    */
   private underScriptLock (step: Step, keys: SaleKeys, resource: string) {
-    const { locks, scripts, meters, config } = this.ctx
+    const { locks, scripts, meters, config, sql } = this.ctx
     const noLease: LockLease = { held: () => false }
     // The address is counted once, on the first try: a retry of the lock is the same purchase.
     const retried = { ...step.rate, max: 0 }
@@ -171,6 +180,12 @@ export class Purchases {
       busy: (begun) => begun[0] === 'busy',
       holds: (begun) => begun[0] === 'commit' || begun[0] === 'settle',
       release: (lock) => scripts.lockRelease(lock),
+      // A begin given up on may still run once Redis answers, and leave the reservation
+      // committing with no one to commit it: settled by what Postgres holds, as a crash's would
+      // be, if that try took the lock; only released when Postgres cannot say.
+      abandon: (lock) => meters.db('purchase_by_code', () => purchaseByCode(sql, step.code)).then(
+        (row) => scripts.purchaseSettleRelease(keys, step.code, row?.id ?? null, lock, true),
+        () => scripts.lockRelease(lock)),
     }, (begun, { lease, lock, released }) => this.commit({
       ...step,
       begun,

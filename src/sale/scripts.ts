@@ -138,8 +138,11 @@ export interface SaleScripts {
   purchaseSettle(keys: SaleKeys, code: string, purchaseId: string | null): Promise<Settled>
   /** purchaseBegin under a lock it takes in the same script, on a Redis that holds both. */
   purchaseLockBegin(keys: SaleKeys, code: string, leaseMs: number, lock: ScriptLock, rate?: PurchaseRate): Promise<Begun>
-  /** purchaseSettle, then the lock released if it still holds its value. */
-  purchaseSettleRelease(keys: SaleKeys, code: string, purchaseId: string | null, lock: ScriptLock): Promise<Settled>
+  /**
+   * purchaseSettle, then the lock released if it still holds its value; with `onlyIfHeld`, the
+   * settle too happens only while the lock holds it (a try given up on).
+   */
+  purchaseSettleRelease(keys: SaleKeys, code: string, purchaseId: string | null, lock: ScriptLock, onlyIfHeld?: boolean): Promise<Settled>
   /** Releases a lock purchaseLockBegin took, if it still holds its value: 1 when released. */
   lockRelease(lock: ScriptLock): Promise<number>
   /** Counts one request at `rate.key`: the ms left in its window once past the limit, else 0. */
@@ -216,8 +219,8 @@ export function saleScripts (redis: RedisClient, durability: Durability = { repl
       const [key, max, windowMs] = rateArgs(keys, rate)
       return durable<Begun>('purchaseLockBegin', [...keys.state, lock.key, key, code, leaseMs, lock.value, lock.ttlMs, max, windowMs])
     },
-    purchaseSettleRelease: (keys, code, purchaseId, lock) =>
-      commands.purchaseSettleRelease(...keys.state, lock.key, code, ...outcome(purchaseId), lock.value).then(settled),
+    purchaseSettleRelease: (keys, code, purchaseId, lock, onlyIfHeld = false) =>
+      commands.purchaseSettleRelease(...keys.state, lock.key, code, ...outcome(purchaseId), lock.value, onlyIfHeld ? '1' : '').then(settled),
     lockRelease: (lock) => commands.lockRelease(lock.key, lock.value) as Promise<number>,
     rateCount: (rate) => commands.rateCount(rate.key, rate.max, rate.windowMs) as Promise<number>,
     sweep: (keys, limit, leaseMs) => commands.sweep(...keys.state, limit, leaseMs) as Promise<[number, number, ...string[]]>,

@@ -74,6 +74,24 @@ t.test('purchase-settle-release.lua settles, then releases only its own lock', a
   t.equal(await f.redis.get(stale.key), 'new', 'another holder\'s lock is left alone')
 })
 
+t.test('purchase-settle-release.lua for a try given up on settles only under its own lock', async (t) => {
+  const f = await luaFixture(t)
+  await f.load({ items: 1, stock: 1, ttlMs: 60_000 })
+  await checkout(f, 1, 'a', 'g1')
+  const mine = lockOf(`${f.keys.tag}:lock:g1`, 'mine')
+  // The try's begin never ran; another purchase holds the lock and is committing.
+  await f.scripts.purchaseLockBegin(f.keys, 'g1', 1_000, lockOf(mine.key, 'theirs'))
+  t.same(await f.scripts.purchaseSettleRelease(f.keys, 'g1', null, mine, true), { before: 'none', after: 'none' })
+  t.equal((await f.reservation('g1'))![0], 'C', 'their commit is left alone')
+  t.equal(await f.redis.get(mine.key), 'theirs', 'and their lock')
+
+  // The try's begin did run, late: it holds the lock, and its reservation is reserved again.
+  await f.redis.del(mine.key)
+  await f.scripts.purchaseLockBegin(f.keys, 'g1', 1_000, mine)
+  t.same(await f.scripts.purchaseSettleRelease(f.keys, 'g1', null, mine, true), { before: 'committing', after: 'reserved' })
+  t.equal(await f.redis.exists(mine.key), 0, 'released')
+})
+
 t.test('lock-release.lua drops only the lock with its value', async (t) => {
   const f = await luaFixture(t)
   const key = `${f.keys.tag}:lock:x`
