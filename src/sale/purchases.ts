@@ -123,7 +123,8 @@ export class Purchases {
       const keys = sale && keysOf(sale, code)
       if (!sale || !keys) {
         const rate = { key: purchaseFallbackRateKey(REDIS_KEY_PREFIX, ip), max: RATE_LIMIT_IP_MAX, windowMs: RATE_LIMIT_WINDOW_MS }
-        const waitMs = rate.max > 0 ? await this.ctx.meters.redis('rate_count', () => this.ctx.scripts.rateCount(rate)) : 0
+        // When Redis cannot count, the purchase goes through: Postgres alone can answer it.
+        const waitMs = rate.max > 0 ? await this.ctx.meters.redis('rate_count', () => this.ctx.scripts.rateCount(rate)).catch(() => 0) : 0
         return resolve(waitMs > 0 ? { result: 'rate_limited', retryAfterMs: waitMs } : await this.fromPostgres(code))
       }
       const resource = lockResource(REDIS_KEY_PREFIX, saleId, code)
