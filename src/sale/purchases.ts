@@ -170,12 +170,11 @@ export class Purchases {
   private underScriptLock (step: Step, keys: SaleKeys, resource: string) {
     const { locks, scripts, meters, config, sql } = this.ctx
     const noLease: LockLease = { held: () => false }
-    // The address is counted once, on the first try: a retry of the lock is the same purchase.
-    const retried = { ...step.rate, max: 0 }
     return locks.withScriptLock('purchase', resource, {
       attempt: (lock, retry) => {
         if (!step.waiting()) throw new UnavailableError('deadline')
-        const rate = retry === 0 ? step.rate : retried
+        // The address is counted once, on the first try: a retry of the lock is the same purchase.
+        const rate = retry === 0 ? step.rate : undefined
         return meters.redis('purchase_begin', () => scripts.purchaseLockBegin(keys, step.code, config.COMMIT_LEASE_MS, lock, rate))
       },
       busy: (begun) => begun[0] === 'busy',

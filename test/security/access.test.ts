@@ -6,6 +6,7 @@ import { freePort } from '../helpers/free-port.ts'
 import { series } from '../helpers/metrics.ts'
 import { spawnService } from '../../kit/service-process.ts'
 import { findKeys } from '../helpers/test-redis.ts'
+import { lockResource, purchaseRateKey } from '../../src/sale/keys.ts'
 
 const admin = (authorization?: string) => ({
   method: 'POST' as const,
@@ -92,6 +93,18 @@ t.test('purchases are limited per address by their first script, and the limited
   t.equal((await buy(codes[3]!, '203.0.113.10')).statusCode, 200, 'and another address buys it')
   t.equal(series(await readMetrics(send), 'flashsale_purchase_attempts_total', { result: 'rate_limited' }), 3, 'counted in metrics')
   t.same(await findKeys(redis, `${config.REDIS_KEY_PREFIX}:ratelimit:203.0.113.9*`), [], 'not by the limiter of the other routes')
+})
+
+t.test('a purchase that retries a held lock counts against its address once', async (t) => {
+  const { app, createSale, redis, config } = await buildTestApp(t, { RATE_LIMIT_IP_MAX: 100, LOCK_RETRY_COUNT: 3, LOCK_RETRY_DELAY_MS: 10 })
+  const saleId = await createSale({ items: 1, stock_per_item: 1 })
+  const { code } = (await app.inject({ method: 'POST', url: '/checkout?user_id=u&id=1', remoteAddress: '198.51.100.1' })).json()
+  // Another holder has the code's lock for the whole purchase: every try meets it.
+  await redis.set(lockResource(config.REDIS_KEY_PREFIX, saleId, code), 'another-holder', 'PX', 10_000)
+  const res = await app.inject({ method: 'POST', url: `/purchase?code=${code}`, remoteAddress: '203.0.113.9' })
+  t.equal(res.json().error, 'purchase_in_progress')
+  const counted = Number(await redis.get(purchaseRateKey(app.sale.catalog.get(saleId)!.shards[0]!, '203.0.113.9')) ?? 0)
+  t.ok(counted <= 1, `counted ${counted} time(s) over 4 tries of the lock`)
 })
 
 t.test('body size limit, security headers, no internals in errors', async (t) => {
