@@ -62,6 +62,11 @@ export class UnavailableError extends ApiError {
   }
 }
 
+/** The request's deadline passed: its buyer was answered, no dependency failed. */
+export function isDeadline (err: unknown): boolean {
+  return err instanceof UnavailableError && err.dependency === 'deadline'
+}
+
 const DEPENDENCY_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
   // postgres.js

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
 import { ExecutionError, ResourceLockedError, type Lock, type Redlock } from '@sesamecare-oss/redlock'
-import { UnavailableError } from '../errors.ts'
+import { isDeadline, UnavailableError } from '../errors.ts'
 import type { Count } from './meters.ts'
 
 export const LOCK_TYPES = ['purchase', 'settle'] as const
@@ -227,7 +227,7 @@ export async function withScriptLock<A, T> (
       // (a command timeout) may still run once Redis answers again: its lock is released after
       // it, on the same connection, as Redlock releases a failed acquisition's partial lock,
       // and what it began undone where `abandon` says how.
-      if (!(err instanceof UnavailableError && err.dependency === 'deadline')) {
+      if (!isDeadline(err)) {
         meters.acquire[type].error.inc()
         const undo = take.abandon ?? take.release
         undo(lock).catch(() => {})

@@ -1,7 +1,7 @@
 import { LockBusyError, type LockLease } from './locks.ts'
 import { purchaseByCode } from '../repositories/purchases.ts'
 import { CommitBatch } from './commit-batch.ts'
-import { UnavailableError } from '../errors.ts'
+import { isDeadline, UnavailableError } from '../errors.ts'
 import type { Sale, SaleCatalog } from './catalog.ts'
 import type { SaleContext } from './context.ts'
 import { lockResource, purchaseFallbackRateKey, purchaseRateKey, saleIdOfCode, shardOfCode, type SaleKeys } from './keys.ts'
@@ -152,9 +152,8 @@ export class Purchases {
         .catch(async (err: unknown) => {
           // A begin given up on may still run once Redis answers, and leave the reservation
           // committing: settled by what Postgres holds, still under the lock, as a crash's would be.
-          if (!(err instanceof UnavailableError && err.dependency === 'deadline')) {
-            await meters.db('purchase_by_code', () => purchaseByCode(this.ctx.sql, step.code))
-              .then((row) => this.settle(keys, step.code, row?.id ?? null)).catch(() => {})
+          if (!isDeadline(err)) {
+            await this.purchaseRow(step.code).then((row) => this.settle(keys, step.code, row?.id ?? null)).catch(() => {})
           }
           throw err
         })
@@ -168,7 +167,7 @@ export class Purchases {
    * round trips where Redlock takes four.
    */
   private underScriptLock (step: Step, keys: SaleKeys, resource: string) {
-    const { locks, scripts, meters, config, sql } = this.ctx
+    const { locks, scripts, meters, config } = this.ctx
     const noLease: LockLease = { held: () => false }
     return locks.withScriptLock('purchase', resource, {
       attempt: (lock, retry) => {
@@ -183,7 +182,7 @@ export class Purchases {
       // A begin given up on may still run once Redis answers, and leave the reservation
       // committing with no one to commit it: settled by what Postgres holds, as a crash's would
       // be, if that try took the lock; only released when Postgres cannot say.
-      abandon: (lock) => meters.db('purchase_by_code', () => purchaseByCode(sql, step.code)).then(
+      abandon: (lock) => this.purchaseRow(step.code).then(
         (row) => scripts.purchaseSettleRelease(keys, step.code, row?.id ?? null, lock, true),
         () => scripts.lockRelease(lock)),
     }, (begun, { lease, lock, released }) => this.commit({
@@ -197,15 +196,19 @@ export class Purchases {
     }), (begun) => this.commit({ ...step, begun, lease: noLease, settle: () => Promise.reject(new Error('nothing to settle')) }))
   }
 
+  /** The purchase Postgres holds for a code, if any. */
+  private purchaseRow (code: string) {
+    return this.ctx.meters.db('purchase_by_code', () => purchaseByCode(this.ctx.sql, code))
+  }
+
   private async fromPostgres (code: string): Promise<PurchaseOutcome> {
-    const { meters, sql } = this.ctx
-    const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
+    const row = await this.purchaseRow(code)
     if (!row) return { result: 'code_not_found' }
     return { result: 'replay', purchaseId: row.id, saleId: row.sale_id, itemId: row.item_id, userId: row.user_id }
   }
 
   private async commit (c: Commit): Promise<PurchaseOutcome> {
-    const { meters, sql } = this.ctx
+    const { meters } = this.ctx
     const { code, sale, begun, waiting } = c
     const saleId = sale.id
     switch (begun[0]) {
@@ -230,7 +233,7 @@ export class Purchases {
     if (!waiting()) {
       // Its buyer has been answered 503: settle the reservation by what Postgres holds (nothing,
       // unless a committer before this one got there), so that it is theirs to buy again.
-      const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
+      const row = await this.purchaseRow(code)
       await c.settle(row?.id ?? null)
       throw new UnavailableError('deadline')
     }
@@ -241,7 +244,7 @@ export class Purchases {
       purchaseId = row.id
       if (!row.inserted) result = 'replay'
     } else {
-      const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
+      const row = await this.purchaseRow(code)
       if (!row) {
         await c.settle(null)
         return { result: 'code_expired' }
@@ -264,11 +267,11 @@ export class Purchases {
    * Returns false when another request holds the lock (it will settle the reservation itself).
    */
   async settleStuck (sale: Sale, code: string): Promise<boolean> {
-    const { locks, meters, sql, config } = this.ctx
+    const { locks, meters, config } = this.ctx
     const keys = keysOf(sale, code)!
     try {
       await locks.withLock('settle', lockResource(config.REDIS_KEY_PREFIX, sale.id, code), async (lease) => {
-        const row = await meters.db('purchase_by_code', () => purchaseByCode(sql, code))
+        const row = await this.purchaseRow(code)
         if (!lease.held()) throw new UnavailableError('redlock', { cause: new Error('the lock was lost') })
         const after = await this.settle(keys, code, row?.id ?? null)
         meters.settled[after === 'sold' ? 'sold' : after === 'returned' ? 'returned' : 'reserved'].inc()

@@ -65,11 +65,6 @@ export interface CheckoutLimits {
   windowMs: number
 }
 
-/**
- * What a shard is loaded with (see lua/sale-load.lua): its share of what Postgres says is left of
- * each item (`share`, the values are units sold per item), or the free units it is told
- * (`explicit`: a lost shard rebuilt from what the others hold); and the units its users bought.
- */
 /** A purchase's count against its address's limit: max 0 counts nothing (a retry, or no limit). */
 export interface PurchaseRate {
   key: string
@@ -77,6 +72,11 @@ export interface PurchaseRate {
   windowMs: number
 }
 
+/**
+ * What a shard is loaded with (see lua/sale-load.lua): its share of what Postgres says is left of
+ * each item (`share`, the values are units sold per item), or the free units it is told
+ * (`explicit`: a lost shard rebuilt from what the others hold); and the units its users bought.
+ */
 export interface ShardLoad {
   shard: number
   shards: number

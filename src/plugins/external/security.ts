@@ -25,8 +25,8 @@ const SECURITY_HEADERS = {
  * instance) under `rateKeyPrefix`: requests per client address on every route that does not
  * declare `config.rateLimit: false` (probes and scrapers, which must always get through, and
  * checkout and purchase, whose scripts count the address, and checkout's the user, in the same
- * round trip as the decision). Exempt routes get no limiter hook at all, rather than one that asks on every
- * request. A limited request answers 429 `rate_limited` with Retry-After. When Redis cannot
+ * round trip as the decision). Exempt routes get no limiter hook at all, rather than one that
+ * asks on every request. A limited request answers 429 `rate_limited` with Retry-After. When Redis cannot
  * count, requests go through (and meet the outage on their own route).
  */
 export default fp<{ rateKeyPrefix: string }>(
