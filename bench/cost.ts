@@ -39,6 +39,34 @@ async function redisSeconds (redis: Redis): Promise<number> {
   return field('used_cpu_user') + field('used_cpu_sys')
 }
 
+/** Calls and µs spent by each Redis command over a phase, per request served. */
+export type RedisCommandCosts = Record<string, { calls: number; us: number }>
+
+type CommandStats = Map<string, { calls: number; usec: number }>
+
+/**
+ * INFO commandstats: the calls and time of every command, those a script runs counted under their
+ * own names (so `evalsha` holds the whole script, the commands it ran included).
+ */
+async function commandStats (redis: Redis): Promise<CommandStats> {
+  const out: CommandStats = new Map()
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) })
+  }
+  return out
+}
+
+/** What each command did between two reads, per request, busiest first; INFO itself left out. */
+function commandsPerRequest (before: CommandStats, after: CommandStats, requests: number): RedisCommandCosts {
+  const rows: [string, { calls: number; us: number }][] = []
+  for (const [name, a] of after) {
+    const b = before.get(name) ?? { calls: 0, usec: 0 }
+    if (name === 'info' || a.calls === b.calls) continue
+    rows.push([name, { calls: Math.round(((a.calls - b.calls) / requests) * 100) / 100, us: round((a.usec - b.usec) / requests) }])
+  }
+  return Object.fromEntries(rows.sort((x, y) => y[1].us - x[1].us))
+}
+
 /** CPU seconds of every backend connected to the database, by pid. */
 async function backendSeconds (sql: postgres.Sql): Promise<Map<number, number>> {
   const rows = await sql<{ pid: number }[]>`
@@ -58,8 +86,13 @@ export async function costMeter (sources: CostSources) {
   const sql = sources.databaseUrl ? postgres(sources.databaseUrl, { max: 1, onnotice: () => {} }) : undefined
   const service = processSeconds(sources.servicePid)
   const redisStart = redis ? await redisSeconds(redis) : 0
+  const commandsStart = redis ? await commandStats(redis) : new Map()
   const backendsStart = sql ? await backendSeconds(sql) : new Map<number, number>()
   return {
+    /** The Redis commands of the phase, per request (empty without a Redis); read before perRequest. */
+    async redisCommands (requests: number): Promise<RedisCommandCosts> {
+      return redis ? commandsPerRequest(commandsStart, await commandStats(redis), requests) : {}
+    },
     async perRequest (requests: number): Promise<CostPerRequest> {
       try {
         const serviceSpent = processSeconds(sources.servicePid) - service

@@ -7,7 +7,7 @@ import { ROOT } from '../src/paths.ts'
 import { createScratchDatabase, scratchServers, uniqueName } from '../kit/scratch-servers.ts'
 import { chart } from './chart.ts'
 import { clusterRuns, type ClusterRun } from './cluster-phase.ts'
-import { costMeter, sumCosts, type CostPerRequest } from './cost.ts'
+import { costMeter, sumCosts, type CostPerRequest, type RedisCommandCosts } from './cost.ts'
 import { client, hammer, type Throughput } from './load.ts'
 import { ownRedis, pinning, pinSelf } from './pinning.ts'
 import { onInterrupt, startChild, type Child } from './processes.ts'
@@ -59,6 +59,7 @@ const TARGETS = {
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`)
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits
 const costText = (c: CostPerRequest) => `service ${c.service_us}, Redis ${c.redis_us}, Postgres ${c.postgres_us}, all ${c.all_us} µs`
+const commandsText = (c: RedisCommandCosts) => Object.entries(c).map(([name, { calls, us }]) => `${name} ${calls}× ${us} µs`).join(', ')
 
 interface Bench {
   pins: ReturnType<typeof pinning>
@@ -182,12 +183,14 @@ async function closedLoop (s: PhaseSettings, api: ReturnType<typeof client>, rss
   if (checkout) {
     log(`checkout ${checkout.rps} req/s, p99 ${checkout.p99_ms} ms, machine CPU ${checkout.machinePercent}%; ` +
       `CPU per checkout: ${costText(checkout.cost)}`)
+    log(`Redis time per checkout, by command: ${commandsText(checkout.redisCommands)}`)
   }
   const purchase = runs('purchase') ? await purchasePhase(s, api) : undefined
   rss.purchase = phasePeak()
   if (purchase) {
     log(`purchase ${purchase.rps} req/s, p99 ${purchase.p99_ms} ms, machine CPU ${purchase.machinePercent}%; ` +
       `CPU per purchase: ${costText(purchase.cost)}`)
+    log(`Redis time per purchase, by command: ${commandsText(purchase.redisCommands)}`)
   }
   return { checkout, purchase }
 }
@@ -352,6 +355,7 @@ function resultLine (m: Measured, rssMax: number, quiet: Throughput | undefined,
     targets: TARGETS,
     targets_met: targetsMet(m, rssMax, floors),
     breakdown: { checkout: m.checkout?.breakdown, purchase: m.purchase?.breakdown },
+    redis_commands_per_request: { checkout: m.checkout?.redisCommands, purchase: m.purchase?.redisCommands },
     phases: [...chosen],
     pinning: pins,
     connections: CONNECTIONS,

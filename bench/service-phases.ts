@@ -37,8 +37,9 @@ export async function checkoutPhase (s: PhaseSettings, api: Client, prefix = 'c'
   const result = await hammer(s.url, path(prefix, s.items), { connections: s.connections, duration: s.duration })
   const machinePercent = machine()
   const servicePercent = service()
+  const redisCommands = await meter.redisCommands(result.requests)
   const cost = await meter.perRequest(result.requests)
-  return { ...result, machinePercent, servicePercent, cost, breakdown: between(before, await scrape(api.send)) }
+  return { ...result, machinePercent, servicePercent, cost, redisCommands, breakdown: between(before, await scrape(api.send)) }
 }
 
 /** Reservations made ahead of a purchase phase, one per distinct buyer. */
@@ -67,8 +68,9 @@ export async function purchasePhase (s: PhaseSettings, api: Client) {
   })
   const machinePercent = machine()
   const servicePercent = service()
+  const redisCommands = await meter.redisCommands(result.requests)
   const cost = await meter.perRequest(result.requests)
-  return { ...result, machinePercent, servicePercent, cost, breakdown: between(before, await scrape(api.send)) }
+  return { ...result, machinePercent, servicePercent, cost, redisCommands, breakdown: between(before, await scrape(api.send)) }
 }
 
 /**
