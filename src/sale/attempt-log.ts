@@ -216,12 +216,22 @@ export class AttemptLog {
         redis.xautoclaim(key, ATTEMPT_GROUP, this.consumer, CLAIM_IDLE_MS, '0', 'COUNT', count))) as [string, StreamEntry[]]
       if (claimed[1].length > 0) return claimed[1]
     }
-    const from = this.retry.has(key) ? '0' : '>'
-    const reply = (await meters.redis('xreadgroup', () =>
-      redis.xreadgroup('GROUP', ATTEMPT_GROUP, this.consumer, 'COUNT', count, 'STREAMS', key, from))) as
-      | [string, StreamEntry[]][]
-      | null
-    return reply?.[0]?.[1] ?? []
+    const readFrom = async (from: '0' | '>'): Promise<StreamEntry[]> => {
+      const reply = (await meters.redis('xreadgroup', () =>
+        redis.xreadgroup('GROUP', ATTEMPT_GROUP, this.consumer, 'COUNT', count, 'STREAMS', key, from))) as
+        | [string, StreamEntry[]][]
+        | null
+      return reply?.[0]?.[1] ?? []
+    }
+    if (this.retry.has(key)) {
+      // This consumer's own entries first: delivered by a read it gave up on, or not yet stored.
+      const pending = await readFrom('0')
+      if (pending.length > 0) return pending
+      // None (the read it gave up on never ran, or handed out nothing): the new entries, in the
+      // same pass, so that a drain still covers everything recorded before it.
+      this.retry.delete(key)
+    }
+    return readFrom('>')
   }
 
   /**

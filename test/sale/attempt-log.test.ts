@@ -153,3 +153,37 @@ t.test('a stream read the service gave up on, that Redis ran anyway, is read aga
   }, 5_000).catch(() => 0)
   t.equal(stored, 1, 'the attempt is stored once, without waiting for it to be claimed as idle')
 })
+
+t.test('a stream read the service gave up on, that handed out nothing, hides nothing from the next drain', async (t) => {
+  const { app, createSale, sql } = await buildTestApp(t)
+  const saleId = await createSale({ items: 5, stock_per_item: 10 })
+  // New entries are handed out to no one until the read that is lost on its way to Redis (a
+  // command timeout for a command Redis never ran): its consumer then retries its own pending
+  // entries, of which there are none, while the attempts below wait in the stream.
+  const redis = app.redis as unknown as { xreadgroup: (...args: unknown[]) => Promise<unknown> }
+  const read = redis.xreadgroup.bind(redis)
+  let state: 'closed' | 'lose-one' | 'open' = 'closed'
+  let lost!: () => void
+  const lostRead = new Promise<void>((resolve) => { lost = resolve })
+  redis.xreadgroup = async (...args: unknown[]) => {
+    if (args.at(-1) === '>' && state !== 'open') {
+      if (state === 'lose-one') {
+        state = 'open'
+        lost()
+      }
+      throw new Error('Command timed out')
+    }
+    return read(...args)
+  }
+  t.teardown(() => { redis.xreadgroup = read })
+
+  for (const user of ['u1', 'u2', 'u3']) {
+    t.equal((await app.inject({ method: 'POST', url: `/checkout?user_id=${user}&id=1` })).statusCode, 200)
+  }
+  state = 'lose-one'
+  await lostRead
+  // Queued behind the background drain whose read was lost: the first drain after it.
+  await app.sale.attempts.drain()
+  const [r] = await sql`SELECT count(*)::int AS n FROM checkout_attempts WHERE sale_id = ${saleId}`
+  t.equal(r!.n, 3, 'the first drain after the lost read stores every attempt recorded before it')
+})
