@@ -2,10 +2,12 @@ import t from 'tap'
 import { request } from 'node:http'
 import { readFileSync } from 'node:fs'
 import postgres from 'postgres'
+import { Redis } from 'ioredis'
 import { ADMIN_TOKEN } from '../helpers/app.ts'
 import { startService } from '../../kit/service-process.ts'
 import { testDatabaseUrl, TEST_REDIS_URL } from '../helpers/services.ts'
 import { uniqueName } from '../../kit/scratch-servers.ts'
+import { dropKeys } from '../helpers/test-redis.ts'
 
 const ROWS = 1_000_000
 const LIMIT_BYTES = 50 * 1024 * 1024
@@ -51,6 +53,13 @@ function exportLines (base: string, path: string, pid: number, pauseMs: number):
 
 t.test(`an export of ${ROWS.toLocaleString('en')} purchases streams in flat memory`, { timeout: 240_000 }, async (t) => {
   const url = await testDatabaseUrl(t)
+  const prefix = uniqueName('t').replace(/_/g, '-')
+  // Teardowns run last first: the sale's keys go once the service has stopped writing them.
+  t.teardown(async () => {
+    const redis = new Redis(TEST_REDIS_URL)
+    await dropKeys(redis, prefix)
+    await redis.quit()
+  })
   // The service runs with the V8 flags `npm start` and the image give it.
   const service = await startService(t, {
     NODE_OPTIONS: process.env.EXPORT_TEST_NODE_OPTIONS ?? '--max-semi-space-size=8',
@@ -59,7 +68,7 @@ t.test(`an export of ${ROWS.toLocaleString('en')} purchases streams in flat memo
     ADMIN_TOKEN,
     SALE_SCHEDULE: 'off',
     LOG_LEVEL: 'info',
-    REDIS_KEY_PREFIX: uniqueName('t').replace(/_/g, '-'),
+    REDIS_KEY_PREFIX: prefix,
   })
   const created = await fetch(`${service.base}/admin/sales`, {
     method: 'POST',
