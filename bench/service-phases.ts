@@ -26,20 +26,28 @@ export interface PhaseSettings {
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits
 const path = (prefix: string, items: number) => (i: number) => `/checkout?user_id=${prefix}${i}&id=${(i % items) + 1}`
 
-/** Closed-loop checkouts at `connections`, on a sale with stock to spare, every buyer distinct. */
-export async function checkoutPhase (s: PhaseSettings, api: Client, prefix = 'c') {
-  await createSale(api.send, s.adminToken, { items: s.items, stock_per_item: 1_000, per_user_limit: 1_000_000, reservation_ttl_seconds: 3_600 })
-  await hammer(s.url, path(`${prefix}w`, s.items), { connections: s.connections, duration: s.warmup })
+/**
+ * One measured load: its throughput, the CPU per request of each process and of Redis by
+ * command, the machine's and the service's CPU shares, and the service's own histograms over it.
+ */
+async function measured (s: PhaseSettings, api: Client, load: () => ReturnType<typeof hammer>) {
   const before = await scrape(api.send)
   const meter = await costMeter(s)
   const machine = machineCpu()
   const service = processCpu(s.servicePid)
-  const result = await hammer(s.url, path(prefix, s.items), { connections: s.connections, duration: s.duration })
+  const result = await load()
   const machinePercent = machine()
   const servicePercent = service()
   const redisCommands = await meter.redisCommands(result.requests)
   const cost = await meter.perRequest(result.requests)
   return { ...result, machinePercent, servicePercent, cost, redisCommands, breakdown: between(before, await scrape(api.send)) }
+}
+
+/** Closed-loop checkouts at `connections`, on a sale with stock to spare, every buyer distinct. */
+export async function checkoutPhase (s: PhaseSettings, api: Client, prefix = 'c') {
+  await createSale(api.send, s.adminToken, { items: s.items, stock_per_item: 1_000, per_user_limit: 1_000_000, reservation_ttl_seconds: 3_600 })
+  await hammer(s.url, path(`${prefix}w`, s.items), { connections: s.connections, duration: s.warmup })
+  return measured(s, api, () => hammer(s.url, path(prefix, s.items), { connections: s.connections, duration: s.duration }))
 }
 
 /** Reservations made ahead of a purchase phase, one per distinct buyer. */
@@ -59,18 +67,9 @@ export async function purchasePhase (s: PhaseSettings, api: Client) {
   const codes = await reserve(s, api, 'p', s.purchases + warm)
   await hammer(s.url, (i) => `/purchase?code=${codes[Math.min(i, warm - 1)]}`, { connections: s.connections, amount: warm })
   const paid = codes.slice(warm)
-  const before = await scrape(api.send)
-  const meter = await costMeter(s)
-  const machine = machineCpu()
-  const service = processCpu(s.servicePid)
-  const result = await hammer(s.url, (i) => `/purchase?code=${paid[Math.min(i, paid.length - 1)]}`, {
+  return measured(s, api, () => hammer(s.url, (i) => `/purchase?code=${paid[Math.min(i, paid.length - 1)]}`, {
     connections: s.connections, amount: paid.length,
-  })
-  const machinePercent = machine()
-  const servicePercent = service()
-  const redisCommands = await meter.redisCommands(result.requests)
-  const cost = await meter.perRequest(result.requests)
-  return { ...result, machinePercent, servicePercent, cost, redisCommands, breakdown: between(before, await scrape(api.send)) }
+  }))
 }
 
 /**

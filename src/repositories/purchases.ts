@@ -20,10 +20,10 @@ export interface NewPurchase {
  * or finds those that exist already: the unique code makes a second purchase of one code
  * impossible whatever the locks did. Answers in the order given.
  *
- * The insert touches the table only through its unique index, and the codes another purchase
- * took first are read by that index in a second statement, only when there are any: a prepared
- * statement keeps the plan it was given while the table was small, and a join of the batch with
- * `purchases` planned on an empty table reads the whole table on every batch after.
+ * The insert touches the table only through its unique index, and each code another purchase
+ * took first (rare, behind the code's lock) is read by that index in a statement of its own: a
+ * prepared statement keeps the plan it was given while the table was small, and a join of the
+ * batch with `purchases` planned on an empty table reads the whole table on every batch after.
  */
 export async function insertPurchases (sql: Sql, rows: readonly NewPurchase[]): Promise<{ id: string; inserted: boolean }[]> {
   const codes = rows.map((r) => r.code)
